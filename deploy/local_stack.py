@@ -1,0 +1,184 @@
+"""The whole TextVote system on one machine: what `make run` starts.
+
+- moto as a server (the AWS emulator) with the template's tables, bucket and secrets;
+- the API Gateway stand-in calling the ingest handler in-process for POST /sms;
+- the stream poller feeding the votes table's stream to the tally handler in-process;
+- the portal (Django's development server) with a demo organiser and an open demo poll.
+
+The handlers are the deployed code, configured only through environment variables; boto3
+reaches the emulator through AWS_ENDPOINT_URL. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import boto3
+
+from deploy.api_gateway import ApiGateway
+from deploy.local_resources import create_local_resources, resource_environment
+from deploy.stream_poller import StreamPoller
+from deploy.template import tally_stream_mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+logger = logging.getLogger("textvote.local")
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SystemExit(f"{name} must be a TCP port number, not {raw!r}")
+    return int(raw)
+
+
+@dataclass
+class LocalBackend:
+    """Ingest behind the API stand-in and tally behind the stream poller, on a running emulator."""
+
+    endpoint_url: str
+    region: str
+    api_port: int = 3000
+    host: str = "127.0.0.1"
+    api: ApiGateway = field(init=False)
+    poller: StreamPoller = field(init=False)
+
+    def start(self) -> None:
+        os.environ.update(resource_environment())
+        resources = create_local_resources(self.endpoint_url, self.region)
+        ingest = importlib.import_module("lambdas.ingest.handler")
+        tally = importlib.import_module("lambdas.tally.handler")
+        self.api = ApiGateway({"POST /sms": ingest.handler}, host=self.host, port=self.api_port)
+        mapping = tally_stream_mapping()
+        streams = boto3.client("dynamodbstreams", region_name=self.region)
+        self.poller = StreamPoller(
+            streams,
+            resources.votes_stream_arn,
+            tally.handler,
+            batch_size=mapping.batch_size,
+            batching_window=mapping.batching_window,
+            bisect=mapping.bisect,
+            max_retries=mapping.max_retries,
+        )
+        self.api.start()
+        self.poller.start()
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.api.url}/sms"
+
+    def stop(self) -> None:
+        self.poller.stop()
+        self.api.stop()
+
+
+def _emulator_environment(endpoint_url: str, region: str) -> None:
+    os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+    os.environ.setdefault("AWS_REGION", region)
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    # The emulator accepts any credentials; never send real ones to it.
+    os.environ["AWS_ACCESS_KEY_ID"] = "local"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+    # boto3 would otherwise address DynamoDB through an account-specific host name.
+    os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
+
+
+def _manage(*arguments: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "manage.py", *arguments], cwd=ROOT, check=True)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("textvote").setLevel(logging.INFO)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    host = "127.0.0.1"
+    moto_port = _port("TEXTVOTE_MOTO_PORT", 5000)
+    api_port = _port("TEXTVOTE_API_PORT", 3000)
+    portal_port = _port("TEXTVOTE_PORTAL_PORT", 8000)
+    region = os.environ.get("AWS_REGION") or "us-east-1"
+    endpoint = f"http://{host}:{moto_port}"
+    _emulator_environment(endpoint, region)
+
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
+    try:
+        moto.start()
+    except OSError as error:
+        print(f"cannot start the AWS emulator on {endpoint}: {error}", file=sys.stderr)
+        return 1
+    backend = LocalBackend(endpoint, region, api_port=api_port, host=host)
+    portal: subprocess.Popen[bytes] | None = None
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        try:
+            backend.start()
+        except OSError as error:
+            print(f"cannot start the webhook on port {api_port}: {error}", file=sys.stderr)
+            return 1
+        os.environ["PUBLIC_WEBHOOK_URL"] = backend.webhook_url
+        _manage("seed_demo")
+        portal = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"{host}:{portal_port}", "--noreload"],
+            cwd=ROOT,
+        )
+        _print_banner(endpoint, backend.webhook_url, f"http://{host}:{portal_port}")
+        while not stopping.wait(0.5):
+            if portal.poll() is not None:
+                print(f"the portal exited with status {portal.returncode}", file=sys.stderr)
+                return 1
+        return 0
+    except subprocess.CalledProcessError as error:
+        print(f"setting up the demo failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        print("\nstopping TextVote…", flush=True)
+        if portal is not None and portal.poll() is None:
+            portal.terminate()
+            portal.wait(timeout=10)
+        if hasattr(backend, "poller"):
+            backend.stop()
+        moto.stop()
+
+
+def _print_banner(emulator: str, webhook: str, portal: str) -> None:
+    print(
+        f"""
+TextVote is running locally.
+
+  Portal (admin)   {portal}/admin/
+                   organiser / textvote-demo   (admin / textvote-admin)
+  SMS webhook      POST {webhook}
+                   (Twilio auth token: $TWILIO_AUTH_TOKEN, default in README)
+  AWS emulator     {emulator}  (moto; tables from deploy/template.yaml)
+  Demo poll        slug "demo", number +15005550006, codes A, B, C
+
+Send a signed test vote:
+  .venv/bin/python -m deploy.send_vote A --from +15551230001
+
+Ctrl-C stops everything.
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

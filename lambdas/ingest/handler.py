@@ -1,0 +1,157 @@
+"""The ingest function: a Twilio SMS webhook in, a stored vote and a TwiML reply out.
+
+Clients and caches live at module level so a warm container reuses them; `handle` holds the
+logic and takes everything it needs, so tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from twilio.twiml.messaging_response import MessagingResponse
+
+from lambdas.ingest.config_cache import ConfigCache
+from lambdas.ingest.secrets import SecretParameters
+from lambdas.ingest.twilio_request import (
+    Rejected,
+    TwilioMessage,
+    message_from,
+    read_form,
+    verify_signature,
+    webhook_url,
+)
+from lambdas.ingest.votes import Ballot, VoteResult, record_vote
+from lambdas.shared import env, parsing
+from lambdas.shared.config_doc import PollConfig, VotingState
+from lambdas.shared.replies import Reply, render
+from lambdas.shared.voters import mask_phone, voter_key
+
+logger = logging.getLogger("textvote.ingest")
+logger.setLevel(logging.INFO)
+
+VOTES_TABLE = env.required("VOTES_TABLE")
+TWILIO_AUTH_TOKEN_PARAMETER = env.required("TWILIO_AUTH_TOKEN_PARAMETER")
+VOTER_HASH_KEY_PARAMETER = env.required("VOTER_HASH_KEY_PARAMETER")
+PUBLIC_WEBHOOK_URL = env.optional("PUBLIC_WEBHOOK_URL")
+
+dynamodb = boto3.client("dynamodb")
+ssm = boto3.client("ssm")
+config = ConfigCache(
+    dynamodb, env.required("CONFIG_TABLE"), ttl_seconds=env.number("CONFIG_CACHE_SECONDS", 5.0)
+)
+secrets = SecretParameters(ssm)
+
+_REPLY_FOR_STATE = {
+    VotingState.DRAFT: Reply.NOT_OPEN_YET,
+    VotingState.NOT_OPEN_YET: Reply.NOT_OPEN_YET,
+    VotingState.CLOSED: Reply.CLOSED,
+}
+_REPLY_FOR_RESULT = {
+    VoteResult.ACCEPTED: Reply.CONFIRMED,
+    VoteResult.REPLAYED: Reply.CONFIRMED,
+    VoteResult.DUPLICATE: Reply.ALREADY_VOTED,
+    VoteResult.CHANGED: Reply.CHANGED,
+}
+
+
+def reset_container_state() -> None:
+    """Forget cached config and secrets, as a new container would."""
+    config.clear()
+    secrets.clear()
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return handle(event, now=datetime.now(UTC))
+
+
+def handle(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    try:
+        try:
+            params = read_form(event)
+            auth_token = secrets.get(TWILIO_AUTH_TOKEN_PARAMETER)
+            verify_signature(event, params, auth_token, webhook_url(event, PUBLIC_WEBHOOK_URL))
+            message = message_from(params)
+        except Rejected as rejected:
+            _log("rejected", status=rejected.status, reason=rejected.reason)
+            return _plain(rejected.status, rejected.reason)
+        reply = answer(message, received_at=_received_at(event, now), now=now)
+    except (BotoCoreError, ClientError) as error:
+        # A failure Twilio can see, never a false "counted" for a vote that was not stored.
+        _log("unavailable", error=type(error).__name__)
+        return _plain(503, "temporarily unable to record votes")
+    return _twiml(reply)
+
+
+def answer(message: TwilioMessage, received_at: str, now: datetime) -> str | None:
+    """The reply text for a verified message (None: no reply), recording its vote if it is one."""
+    poll = parsing.select_poll(config.polls_for(message.to), message.body)
+    if poll is None:
+        _log("no_poll", message=message)
+        return render(None, Reply.NO_POLL)
+    outcome = parsing.parse_message(poll, message.body)
+    if isinstance(outcome, parsing.OptOut):
+        _log("opt_out", message=message, poll=poll.poll_id)
+        return None  # Twilio answers opt-out words itself.
+    if isinstance(outcome, parsing.Help):
+        return render(poll, Reply.HELP)
+    state = poll.voting_state(now)
+    if state != VotingState.ACCEPTING:
+        _log(state.value, message=message, poll=poll.poll_id)
+        return render(poll, _REPLY_FOR_STATE[state])
+    if isinstance(outcome, parsing.TooLong):
+        _log("invalid", message=message, poll=poll.poll_id, reason="too_long")
+        return render(poll, Reply.TOO_LONG)
+    if isinstance(outcome, parsing.Unknown):
+        _log("invalid", message=message, poll=poll.poll_id, reason="unknown_code")
+        return render(poll, Reply.UNKNOWN)
+    return _record(poll, message, outcome.code, received_at)
+
+
+def _record(poll: PollConfig, message: TwilioMessage, code: str, received_at: str) -> str | None:
+    ballot = Ballot(
+        poll_id=poll.poll_id,
+        voter_key=voter_key(
+            secrets.get(VOTER_HASH_KEY_PARAMETER).encode(), poll.poll_id, message.sender
+        ),
+        category=code,
+        message_sid=message.message_sid,
+        received_at=received_at,
+        country=message.country,
+        state=message.state,
+    )
+    recorded = record_vote(dynamodb, VOTES_TABLE, ballot, allow_change=poll.allow_vote_change)
+    _log(recorded.result.value, message=message, poll=poll.poll_id, category=recorded.category)
+    reply = _REPLY_FOR_RESULT[recorded.result]
+    if reply == Reply.CONFIRMED and not poll.confirm_votes:
+        return None
+    return render(poll, reply, recorded.category)
+
+
+def _received_at(event: dict[str, Any], now: datetime) -> str:
+    epoch_ms = (event.get("requestContext") or {}).get("timeEpoch")
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC) if isinstance(epoch_ms, int) else now
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _twiml(text: str | None) -> dict[str, Any]:
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return {"statusCode": 200, "headers": {"Content-Type": "text/xml"}, "body": str(response)}
+
+
+def _plain(status: int, text: str) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "text/plain"}, "body": text}
+
+
+def _log(outcome: str, message: TwilioMessage | None = None, **fields: object) -> None:
+    """One JSON line per request; phone numbers only masked, message bodies never."""
+    record: dict[str, object] = {"outcome": outcome, **fields}
+    if message is not None:
+        record.update(message_sid=message.message_sid, sender=mask_phone(message.sender))
+    logger.info(json.dumps(record, default=str))

@@ -1,0 +1,100 @@
+"""Storing a vote: one conditional write per accepted vote, and no read.
+
+The item's key is computed from the poll and the voter key, so "one vote per phone per poll"
+is a condition on that key. When the condition fails DynamoDB returns the stored item with the
+error (ReturnValuesOnConditionCheckFailure), which says whether this is Twilio retrying the
+same message, a second vote, or a change of vote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from lambdas.shared import keys
+
+# Concurrent changes by one voter (two texts in flight) lose the race at most this many times.
+MAX_CHANGE_ATTEMPTS = 3
+
+
+class VoteResult(StrEnum):
+    ACCEPTED = "accepted"
+    REPLAYED = "replayed"  # the same MessageSid again: Twilio retried after a timeout
+    DUPLICATE = "duplicate"
+    CHANGED = "changed"
+
+
+@dataclass(frozen=True)
+class Ballot:
+    poll_id: str
+    voter_key: str
+    category: str
+    message_sid: str
+    received_at: str
+    country: str = ""
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    result: VoteResult
+    # The category the voter's vote counts for now.
+    category: str
+
+
+def vote_item(ballot: Ballot) -> dict[str, dict[str, str]]:
+    item = {
+        **keys.vote_key(ballot.poll_id, ballot.voter_key),
+        keys.VOTE_POLL: {"S": ballot.poll_id},
+        keys.VOTE_CATEGORY: {"S": ballot.category},
+        keys.VOTE_MESSAGE_SID: {"S": ballot.message_sid},
+        keys.VOTE_RECEIVED_AT: {"S": ballot.received_at},
+    }
+    if ballot.country:
+        item[keys.VOTE_COUNTRY] = {"S": ballot.country}
+    if ballot.state:
+        item[keys.VOTE_STATE] = {"S": ballot.state}
+    return item
+
+
+def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -> Recorded:
+    item = vote_item(ballot)
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return Recorded(VoteResult.ACCEPTED, ballot.category)
+    except dynamodb.exceptions.ConditionalCheckFailedException as error:
+        stored = error.response.get("Item", {})
+    for _attempt in range(MAX_CHANGE_ATTEMPTS):
+        stored_sid = stored.get(keys.VOTE_MESSAGE_SID, {}).get("S", "")
+        stored_category = stored.get(keys.VOTE_CATEGORY, {}).get("S", "")
+        if stored_sid == ballot.message_sid:
+            return Recorded(VoteResult.REPLAYED, stored_category)
+        if not allow_change or stored_category == ballot.category:
+            return Recorded(VoteResult.DUPLICATE, stored_category)
+        try:
+            _move_vote(dynamodb, table, item, stored_sid)
+            return Recorded(VoteResult.CHANGED, ballot.category)
+        except dynamodb.exceptions.ConditionalCheckFailedException as error:
+            stored = error.response.get("Item", {})
+    raise RuntimeError(f"vote change kept racing for message {ballot.message_sid}")
+
+
+def _move_vote(
+    dynamodb: Any, table: str, item: dict[str, dict[str, str]], expected_sid: str
+) -> None:
+    """Overwrite the voter's item, but only if nobody changed it since we saw `expected_sid`."""
+    dynamodb.put_item(
+        TableName=table,
+        Item=item,
+        ConditionExpression="#sid = :expected",
+        ExpressionAttributeNames={"#sid": keys.VOTE_MESSAGE_SID},
+        ExpressionAttributeValues={":expected": {"S": expected_sid}},
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )

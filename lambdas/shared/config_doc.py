@@ -1,0 +1,143 @@
+"""The poll configuration document: what the portal pushes to the config table and the ingest
+reads. It is stored as one JSON string attribute so both sides round-trip it exactly (no
+DynamoDB number/Decimal conversions) and an old ingest ignores fields a newer portal adds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+SCHEMA = 1
+
+
+class PollStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class VotingState(StrEnum):
+    """Whether a poll takes a vote right now, from its status and schedule."""
+
+    ACCEPTING = "accepting"
+    DRAFT = "draft"
+    NOT_OPEN_YET = "not_open_yet"
+    CLOSED = "closed"
+
+
+class InvalidConfig(ValueError):
+    """A configuration document that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class CategoryConfig:
+    code: str
+    label: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    poll_id: str
+    number: str
+    question: str
+    categories: tuple[CategoryConfig, ...]
+    status: PollStatus = PollStatus.DRAFT
+    keyword: str = ""
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    allow_vote_change: bool = False
+    confirm_votes: bool = True
+    # Reply templates by name (see lambdas.shared.replies); missing names use the defaults.
+    replies: dict[str, str] = field(default_factory=dict)
+    version: int = 0
+
+    def voting_state(self, now: datetime) -> VotingState:
+        if self.status == PollStatus.DRAFT:
+            return VotingState.DRAFT
+        if self.status == PollStatus.CLOSED:
+            return VotingState.CLOSED
+        if self.opens_at is not None and now < self.opens_at:
+            return VotingState.NOT_OPEN_YET
+        if self.closes_at is not None and now >= self.closes_at:
+            return VotingState.CLOSED
+        return VotingState.ACCEPTING
+
+    def category(self, code: str) -> CategoryConfig:
+        for category in self.categories:
+            if category.code == code:
+                return category
+        raise InvalidConfig(f"poll {self.poll_id!r} has no category {code!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "schema": SCHEMA,
+                "poll_id": self.poll_id,
+                "number": self.number,
+                "question": self.question,
+                "status": self.status.value,
+                "keyword": self.keyword,
+                "opens_at": _time_to_json(self.opens_at),
+                "closes_at": _time_to_json(self.closes_at),
+                "allow_vote_change": self.allow_vote_change,
+                "confirm_votes": self.confirm_votes,
+                "replies": self.replies,
+                "version": self.version,
+                "categories": [
+                    {"code": c.code, "label": c.label, "aliases": list(c.aliases)}
+                    for c in self.categories
+                ],
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> PollConfig:
+        try:
+            raw: dict[str, Any] = json.loads(text)
+            return cls(
+                poll_id=str(raw["poll_id"]),
+                number=str(raw["number"]),
+                question=str(raw["question"]),
+                status=PollStatus(raw["status"]),
+                keyword=str(raw.get("keyword") or ""),
+                opens_at=_time_from_json(raw.get("opens_at")),
+                closes_at=_time_from_json(raw.get("closes_at")),
+                allow_vote_change=bool(raw.get("allow_vote_change", False)),
+                confirm_votes=bool(raw.get("confirm_votes", True)),
+                replies={str(k): str(v) for k, v in (raw.get("replies") or {}).items()},
+                version=int(raw.get("version", 0)),
+                categories=tuple(
+                    CategoryConfig(
+                        code=str(c["code"]),
+                        label=str(c["label"]),
+                        aliases=tuple(str(a) for a in c.get("aliases", ())),
+                    )
+                    for c in raw["categories"]
+                ),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise InvalidConfig(f"unreadable poll configuration: {error!r}") from error
+
+
+def _time_to_json(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidConfig("poll times must be timezone-aware")
+    return value.isoformat()
+
+
+def _time_from_json(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise InvalidConfig(f"poll time without a timezone: {value!r}")
+    return parsed

@@ -1,0 +1,66 @@
+"""The SMS replies voters get: default texts, per-poll overrides and safe rendering.
+
+Organisers write templates with placeholders ({label}, {code}, {question}, {choices},
+{codes}); an unknown placeholder is left as typed rather than failing the reply.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lambdas.shared.config_doc import PollConfig
+
+# Twilio's limit for one message body; longer replies are cut, never refused.
+MAX_REPLY_CHARS = 1600
+
+
+class Reply(StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_VOTED = "already_voted"
+    CHANGED = "changed"
+    HELP = "help"
+    UNKNOWN = "unknown"
+    TOO_LONG = "too_long"
+    NOT_OPEN_YET = "not_open_yet"
+    CLOSED = "closed"
+    NO_POLL = "no_poll"
+
+
+DEFAULT_REPLIES: dict[Reply, str] = {
+    Reply.CONFIRMED: "Thanks! Your vote for {label} has been counted.",
+    Reply.ALREADY_VOTED: "You have already voted for {label}. Only your first vote counts.",
+    Reply.CHANGED: "Your vote has been changed to {label}.",
+    Reply.HELP: "{question} To vote, text one of: {choices}.",
+    Reply.UNKNOWN: "Sorry, that is not a valid choice. Text one of: {codes}.",
+    Reply.TOO_LONG: "Sorry, that message is too long. Text just one of: {codes}.",
+    Reply.NOT_OPEN_YET: "Voting for this poll has not opened yet.",
+    Reply.CLOSED: "Voting for this poll is closed. Thank you!",
+    Reply.NO_POLL: "There is no vote running on this number right now.",
+}
+
+
+# Plain {name} substitution only: str.format would let a template reach attributes
+# ("{label.__class__}") of the objects it formats.
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def render(poll: PollConfig | None, reply: Reply, code: str = "") -> str:
+    template = DEFAULT_REPLIES[reply]
+    values: dict[str, str] = {}
+    if poll is not None:
+        template = poll.replies.get(reply.value) or template
+        keyword = f"{poll.keyword.upper()} " if poll.keyword else ""
+        values.update(
+            question=poll.question,
+            codes=", ".join(keyword + c.code for c in poll.categories),
+            choices=", ".join(f"{keyword}{c.code} for {c.label}" for c in poll.categories),
+        )
+        if code:
+            # A vote stored under a category since removed still gets a sensible reply.
+            labels = {category.code: category.label for category in poll.categories}
+            values.update(code=code, label=labels.get(code, code))
+    text = _PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), template)
+    return text[:MAX_REPLY_CHARS]
