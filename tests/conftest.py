@@ -68,3 +68,16 @@ def _clear_function_caches() -> None:
     ingest = sys.modules.get("lambdas.ingest.handler")
     if ingest is not None:
         ingest.reset_container_state()
+
+
+@pytest.fixture(scope="module")
+def aws_once() -> Iterator[LocalResources]:
+    """Like `aws`, once per module: for property tests whose examples share one emulator."""
+    reset_emulator()
+    resources = create_local_resources(MOTO_ENDPOINT, REGION)
+    _clear_function_caches()
+    from tests.helpers import demo_poll, put_poll
+
+    put_poll(demo_poll())
+    yield resources
+    _clear_function_caches()

@@ -6,12 +6,12 @@ logic and takes everything it needs, so tests drive it directly.
 
 from __future__ import annotations
 
-import json
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -31,8 +31,8 @@ from lambdas.shared.config_doc import PollConfig, VotingState
 from lambdas.shared.replies import Reply, render
 from lambdas.shared.voters import mask_phone, voter_key
 
-logger = logging.getLogger("textvote.ingest")
-logger.setLevel(logging.INFO)
+logger = Logger(service="textvote-ingest")
+metrics = Metrics(namespace="TextVote", service="ingest")
 
 VOTES_TABLE = env.required("VOTES_TABLE")
 TWILIO_AUTH_TOKEN_PARAMETER = env.required("TWILIO_AUTH_TOKEN_PARAMETER")
@@ -65,6 +65,7 @@ def reset_container_state() -> None:
     secrets.clear()
 
 
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return handle(event, now=datetime.now(UTC))
 
@@ -77,7 +78,8 @@ def handle(event: dict[str, Any], now: datetime) -> dict[str, Any]:
             verify_signature(event, params, auth_token, webhook_url(event, PUBLIC_WEBHOOK_URL))
             message = message_from(params)
         except Rejected as rejected:
-            _log("rejected", status=rejected.status, reason=rejected.reason)
+            outcome = "forged" if rejected.status == 403 else "rejected"
+            _log(outcome, status=rejected.status, reason=rejected.reason)
             return _plain(rejected.status, rejected.reason)
         reply = answer(message, received_at=_received_at(event, now), now=now)
     except (BotoCoreError, ClientError) as error:
@@ -98,10 +100,11 @@ def answer(message: TwilioMessage, received_at: str, now: datetime) -> str | Non
         _log("opt_out", message=message, poll=poll.poll_id)
         return None  # Twilio answers opt-out words itself.
     if isinstance(outcome, parsing.Help):
+        _log("help", message=message, poll=poll.poll_id)
         return render(poll, Reply.HELP)
     state = poll.voting_state(now)
     if state != VotingState.ACCEPTING:
-        _log(state.value, message=message, poll=poll.poll_id)
+        _log("closed", message=message, poll=poll.poll_id, state=state.value)
         return render(poll, _REPLY_FOR_STATE[state])
     if isinstance(outcome, parsing.TooLong):
         _log("invalid", message=message, poll=poll.poll_id, reason="too_long")
@@ -150,8 +153,8 @@ def _plain(status: int, text: str) -> dict[str, Any]:
 
 
 def _log(outcome: str, message: TwilioMessage | None = None, **fields: object) -> None:
-    """One JSON line per request; phone numbers only masked, message bodies never."""
-    record: dict[str, object] = {"outcome": outcome, **fields}
+    """One metric and one structured log line per request: phone numbers masked, no bodies."""
+    metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
     if message is not None:
-        record.update(message_sid=message.message_sid, sender=mask_phone(message.sender))
-    logger.info(json.dumps(record, default=str))
+        fields.update(message_sid=message.message_sid, sender=mask_phone(message.sender))
+    logger.info(outcome, extra=fields)

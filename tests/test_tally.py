@@ -1,0 +1,136 @@
+"""The tally: stream records to exact per-poll totals, whatever order of redelivery."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+
+from lambdas.shared import keys
+from lambdas.tally.deltas import PoisonRecord, batch_deltas, contribution
+from lambdas.tally.handler import tally
+from tests.helpers import aggregate, dynamodb
+
+NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+_sequence = iter(range(10**20, 10**21))
+
+
+def record(event: str, poll: str, voter: str, old: str | None, new: str | None) -> dict:
+    key = keys.vote_key(poll, voter)
+    change: dict = {"Keys": key, "SequenceNumber": str(next(_sequence))}
+    if old is not None:
+        change["OldImage"] = {**key, keys.VOTE_CATEGORY: {"S": old}}
+    if new is not None:
+        change["NewImage"] = {**key, keys.VOTE_CATEGORY: {"S": new}}
+    return {"eventName": event, "dynamodb": change}
+
+
+def insert(poll: str, voter: str, category: str) -> dict:
+    return record("INSERT", poll, voter, None, category)
+
+
+def voter(n: int) -> str:
+    return f"{n:032x}"
+
+
+def run(records: list[dict]) -> dict:
+    return tally(records, dynamodb(), os.environ["AGGREGATES_TABLE"], NOW)
+
+
+def counts(poll: str = "demo") -> dict[str, int]:
+    return keys.counts_from_aggregate(aggregate(poll))
+
+
+def test_insert_modify_remove_contributions():
+    move = record("MODIFY", "demo", voter(1), "A", "B")
+    same = record("MODIFY", "demo", voter(1), "B", "B")
+    remove = record("REMOVE", "demo", voter(1), "B", None)
+
+    assert contribution(insert("demo", voter(1), "A"))[1].counts == {"A": 1}
+    assert (contribution(move)[1].counts, contribution(move)[1].total) == ({"A": -1, "B": 1}, 0)
+    assert contribution(same)[1].counts == {}
+    assert (contribution(remove)[1].counts, contribution(remove)[1].total) == ({"B": -1}, -1)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"eventName": "INSERT", "dynamodb": {}},
+        {
+            "eventName": "INSERT",
+            "dynamodb": {"Keys": {"pk": {"S": "no-shard"}}, "SequenceNumber": "1"},
+        },
+        {
+            "eventName": "INSERT",
+            "dynamodb": {
+                "Keys": keys.vote_key("demo", voter(1)),
+                "SequenceNumber": "1",
+                "NewImage": {},
+            },
+        },
+    ],
+)
+def test_unreadable_records_are_poison(bad):
+    with pytest.raises(PoisonRecord):
+        contribution(bad)
+    assert batch_deltas([bad]).by_poll == {}
+
+
+def test_totals_per_poll_with_one_write_per_poll(aws):
+    records = [insert("demo", voter(n), "ABC"[n % 3]) for n in range(30)]
+    records += [insert("other", voter(n), "X") for n in range(5)]
+    writes: list[str] = []
+    client = dynamodb()
+    client.meta.events.register(
+        "before-call.dynamodb.*", lambda event_name, **_: writes.append(event_name)
+    )
+
+    assert tally(records, client, os.environ["AGGREGATES_TABLE"], NOW) == {"batchItemFailures": []}
+
+    assert counts() == {"A": 10, "B": 10, "C": 10}
+    assert counts("other") == {"X": 5}
+    assert aggregate()[keys.AGGREGATE_TOTAL] == {"N": "30"}
+    assert len(writes) == 2
+
+
+def test_redelivered_batch_is_not_counted_twice(aws):
+    batch = [insert("demo", voter(n), "A") for n in range(10)]
+
+    run(batch)
+    run(batch)
+
+    assert counts() == {"A": 10}
+
+
+def test_overlapping_and_bisected_redeliveries_count_each_record_once(aws):
+    batch = [insert("demo", voter(n), "AB"[n % 2]) for n in range(40)]
+    batch.append(record("MODIFY", "demo", voter(0), "A", "B"))
+    batch.append(record("REMOVE", "demo", voter(1), "B", None))
+
+    run(batch[:25])
+    run(batch[:12])  # a bisected half of an already applied batch
+    run(batch[10:])  # a retry from a failed record, overlapping what was applied
+    run(batch[30:])
+
+    assert counts() == {"A": 19, "B": 20}
+    assert aggregate()[keys.AGGREGATE_TOTAL] == {"N": "39"}
+
+
+def test_poison_is_reported_and_does_not_stop_other_records(aws):
+    poison = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "7"}}
+
+    response = run([insert("demo", voter(1), "A"), poison, insert("demo", voter(2), "B")])
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "7"}]}
+    assert counts() == {"A": 1, "B": 1}
+
+
+def test_failed_write_reports_that_polls_records_for_retry(aws):
+    records = [insert("demo", voter(1), "A")]
+
+    response = tally(records, dynamodb(), "no-such-table", NOW)
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
+    }
