@@ -1,4 +1,4 @@
-"""Creating the template's tables, bucket and secrets in the embedded emulator.
+"""Creating the template's tables, bucket, queue and secrets in the embedded emulator.
 
 Resource names come from the same environment variables the functions and the portal read
 (CONFIG_TABLE, VOTES_TABLE, ...), with local defaults, so every part agrees on them.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import boto3
 
-from deploy.template import bucket_logical_ids, load_template, table_definitions
+from deploy.template import load_template, logical_ids, table_definitions
 
 # Template logical id -> environment variable that names the resource, and its local default.
 RESOURCE_NAMES: dict[str, tuple[str, str]] = {
@@ -21,6 +21,7 @@ RESOURCE_NAMES: dict[str, tuple[str, str]] = {
     "VotesTable": ("VOTES_TABLE", "textvote-votes"),
     "AggregatesTable": ("AGGREGATES_TABLE", "textvote-aggregates"),
     "DashboardBucket": ("DASHBOARD_BUCKET", "textvote-dashboard"),
+    "TallyFailureQueue": ("TALLY_FAILURE_QUEUE", "textvote-tally-failures"),
 }
 SECRET_PARAMETERS: dict[str, tuple[str, str]] = {
     "twilio_auth_token": ("TWILIO_AUTH_TOKEN_PARAMETER", "/textvote/twilio-auth-token"),
@@ -42,6 +43,7 @@ def resource_environment(environ: Mapping[str, str] = os.environ) -> dict[str, s
 @dataclass(frozen=True)
 class LocalResources:
     votes_stream_arn: str
+    failure_queue_url: str
 
 
 def create_local_resources(
@@ -70,13 +72,18 @@ def create_local_resources(
                 },
             )
     s3 = session.client("s3", endpoint_url=endpoint_url)
-    for logical_id in bucket_logical_ids(template):
+    for logical_id in logical_ids("AWS::S3::Bucket", template):
         bucket = names[RESOURCE_NAMES[logical_id][0]]
         arguments: dict[str, object] = {"Bucket": bucket}
         if region != "us-east-1":
             arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(**arguments)
+    sqs = session.client("sqs", endpoint_url=endpoint_url)
+    queue_urls = {
+        logical_id: sqs.create_queue(QueueName=names[RESOURCE_NAMES[logical_id][0]])["QueueUrl"]
+        for logical_id in logical_ids("AWS::SQS::Queue", template)
+    }
     ssm = session.client("ssm", endpoint_url=endpoint_url)
     secret_values = {
         "twilio_auth_token": environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN,
@@ -88,4 +95,6 @@ def create_local_resources(
         )
     votes_table = names[RESOURCE_NAMES["VotesTable"][0]]
     stream_arn = dynamodb.describe_table(TableName=votes_table)["Table"]["LatestStreamArn"]
-    return LocalResources(votes_stream_arn=stream_arn)
+    return LocalResources(
+        votes_stream_arn=stream_arn, failure_queue_url=queue_urls["TallyFailureQueue"]
+    )

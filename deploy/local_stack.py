@@ -12,6 +12,7 @@ reaches the emulator through AWS_ENDPOINT_URL. Ctrl-C stops everything.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import signal
@@ -56,11 +57,18 @@ class LocalBackend:
     def start(self) -> None:
         os.environ.update(resource_environment())
         resources = create_local_resources(self.endpoint_url, self.region)
+        os.environ["FAILURE_QUEUE_URL"] = resources.failure_queue_url
         ingest = importlib.import_module("lambdas.ingest.handler")
         tally = importlib.import_module("lambdas.tally.handler")
         self.api = ApiGateway({"POST /sms": ingest.handler}, host=self.host, port=self.api_port)
         mapping = tally_stream_mapping()
         streams = boto3.client("dynamodbstreams", region_name=self.region)
+        sqs = boto3.client("sqs", region_name=self.region)
+
+        def send_to_failure_queue(metadata: dict[str, object]) -> None:
+            # What Lambda's on-failure destination receives for a batch it gave up on.
+            sqs.send_message(QueueUrl=resources.failure_queue_url, MessageBody=json.dumps(metadata))
+
         self.poller = StreamPoller(
             streams,
             resources.votes_stream_arn,
@@ -69,6 +77,7 @@ class LocalBackend:
             batching_window=mapping.batching_window,
             bisect=mapping.bisect,
             max_retries=mapping.max_retries,
+            on_failure=send_to_failure_queue,
         )
         self.api.start()
         self.poller.start()

@@ -92,9 +92,9 @@ def table_definitions(template: dict[str, Any] | None = None) -> dict[str, Table
     return definitions
 
 
-def bucket_logical_ids(template: dict[str, Any] | None = None) -> list[str]:
+def logical_ids(resource_type: str, template: dict[str, Any] | None = None) -> list[str]:
     template = template if template is not None else load_template()
-    return list(resources_of_type(template, "AWS::S3::Bucket"))
+    return list(resources_of_type(template, resource_type))
 
 
 @dataclass(frozen=True)

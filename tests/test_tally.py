@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import boto3
 import pytest
 
 from lambdas.shared import keys
 from lambdas.tally.deltas import PoisonRecord, batch_deltas, contribution
-from lambdas.tally.handler import tally
+from lambdas.tally.handler import TARGETS, Targets, tally
 from tests.helpers import aggregate, dynamodb
 
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
@@ -34,23 +37,44 @@ def voter(n: int) -> str:
     return f"{n:032x}"
 
 
-def run(records: list[dict]) -> dict:
-    return tally(records, dynamodb(), os.environ["AGGREGATES_TABLE"], NOW)
+def run(records: list[dict], targets: Targets = TARGETS) -> dict:
+    return tally(records, targets, NOW)
+
+
+def failure_queue_messages() -> list[dict]:
+    sqs = boto3.client("sqs")
+    response = sqs.receive_message(
+        QueueUrl=os.environ["FAILURE_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=0
+    )
+    return [json.loads(message["Body"]) for message in response.get("Messages", [])]
 
 
 def counts(poll: str = "demo") -> dict[str, int]:
     return keys.counts_from_aggregate(aggregate(poll))
 
 
-def test_insert_modify_remove_contributions():
+def test_a_vote_counts_in_its_category_minute_region_and_total():
+    new_vote = insert("demo", voter(1), "A")
+    new_vote["dynamodb"]["NewImage"].update(
+        received_at={"S": "2026-11-26T20:25:59.999Z"}, country={"S": "US"}, state={"S": "CA"}
+    )
+
+    assert contribution(new_vote)[1].counts == {
+        "n:A": 1,
+        "total": 1,
+        "m:2026-11-26T20:25": 1,
+        "r:US-CA": 1,
+    }
+
+
+def test_move_same_and_remove_contributions():
     move = record("MODIFY", "demo", voter(1), "A", "B")
     same = record("MODIFY", "demo", voter(1), "B", "B")
     remove = record("REMOVE", "demo", voter(1), "B", None)
 
-    assert contribution(insert("demo", voter(1), "A"))[1].counts == {"A": 1}
-    assert (contribution(move)[1].counts, contribution(move)[1].total) == ({"A": -1, "B": 1}, 0)
+    assert contribution(move)[1].counts == {"n:A": -1, "n:B": 1}
     assert contribution(same)[1].counts == {}
-    assert (contribution(remove)[1].counts, contribution(remove)[1].total) == ({"B": -1}, -1)
+    assert contribution(remove)[1].counts == {"n:B": -1, "total": -1, "r:": -1}
 
 
 @pytest.mark.parametrize(
@@ -86,7 +110,7 @@ def test_totals_per_poll_with_one_write_per_poll(aws):
         "before-call.dynamodb.*", lambda event_name, **_: writes.append(event_name)
     )
 
-    assert tally(records, client, os.environ["AGGREGATES_TABLE"], NOW) == {"batchItemFailures": []}
+    assert run(records, replace(TARGETS, dynamodb=client)) == {"batchItemFailures": []}
 
     assert counts() == {"A": 10, "B": 10, "C": 10}
     assert counts("other") == {"X": 5}
@@ -117,19 +141,32 @@ def test_overlapping_and_bisected_redeliveries_count_each_record_once(aws):
     assert aggregate()[keys.AGGREGATE_TOTAL] == {"N": "39"}
 
 
-def test_poison_is_reported_and_does_not_stop_other_records(aws):
-    poison = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "7"}}
+def test_poison_goes_to_the_failure_queue_without_blocking_the_batch(aws):
+    poison = {"eventName": "INSERT", "eventID": "e1", "dynamodb": {"SequenceNumber": "7"}}
 
     response = run([insert("demo", voter(1), "A"), poison, insert("demo", voter(2), "B")])
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "7"}]}
+    assert response == {"batchItemFailures": []}
     assert counts() == {"A": 1, "B": 1}
+    (message,) = failure_queue_messages()
+    assert (message["eventID"], message["SequenceNumber"]) == ("e1", "7")
+    assert "keys or sequence number" in message["reason"]
+
+
+def test_poison_is_retried_when_the_failure_queue_is_unreachable(aws):
+    poison = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "7"}}
+    missing_queue = replace(TARGETS, failure_queue_url=TARGETS.failure_queue_url + "-missing")
+
+    response = run([poison, insert("demo", voter(1), "A")], missing_queue)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "7"}]}
+    assert counts() == {"A": 1}
 
 
 def test_failed_write_reports_that_polls_records_for_retry(aws):
-    records = [insert("demo", voter(1), "A")]
+    records = [insert("demo", voter(1), "A"), insert("other", voter(1), "A")]
 
-    response = tally(records, dynamodb(), "no-such-table", NOW)
+    response = run(records[:1], replace(TARGETS, aggregates_table="no-such-table"))
 
     assert response == {
         "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]

@@ -10,9 +10,10 @@ the template's key schema never has to change when what they hold evolves.
   (0..VOTE_SHARDS-1, taken from the voter key) spreads a hot poll over VOTE_SHARDS partition
   keys: DynamoDB allows 1,000 writes/s per partition key, so one poll can take
   VOTE_SHARDS * 1,000 votes/s. Reading a poll's votes is VOTE_SHARDS Queries, no Scan.
-- aggregates: pk = poll id. One flat item per poll: counts per category, the total, and per
-  vote shard the stream sequence number already applied (the tally's exactly-once watermark),
-  so the dashboard reads a poll's whole result with one GetItem.
+- aggregates: pk = poll id. One flat item per poll: counts per category, per minute and per
+  region, the total, and per vote shard the stream sequence number already applied (the
+  tally's exactly-once watermark), so the dashboard reads a poll's whole result with one
+  GetItem.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ VOTE_STATE = "state"
 AGGREGATE_TOTAL = "total"
 AGGREGATE_UPDATED_AT = "updated_at"
 COUNT_PREFIX = "n:"
+MINUTE_PREFIX = "m:"  # + "YYYY-MM-DDTHH:MM" (UTC) the votes were received in
+REGION_PREFIX = "r:"  # + "US-CA", "GB", or "" when Twilio reported no origin
 WATERMARK_PREFIX = "wm:"
 
 # Config item attributes.
@@ -89,14 +92,37 @@ def count_attribute(category_code: str) -> str:
     return COUNT_PREFIX + category_code
 
 
+def minute_attribute(received_at: str) -> str:
+    """ "2026-11-26T20:25:01.123Z" -> "m:2026-11-26T20:25"."""
+    return MINUTE_PREFIX + received_at[:16]
+
+
+def region_attribute(country: str, state: str) -> str:
+    return REGION_PREFIX + (f"{country}-{state}" if country and state else country)
+
+
 def watermark_attribute(shard: str) -> str:
     return WATERMARK_PREFIX + shard
 
 
+def _prefixed(item: dict[str, dict[str, str]], prefix: str) -> dict[str, int]:
+    return {
+        name[len(prefix) :]: int(value["N"])
+        for name, value in item.items()
+        if name.startswith(prefix)
+    }
+
+
 def counts_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
     """Category code -> votes, from a low-level (boto3 client) aggregate item."""
-    return {
-        name[len(COUNT_PREFIX) :]: int(value["N"])
-        for name, value in item.items()
-        if name.startswith(COUNT_PREFIX)
-    }
+    return _prefixed(item, COUNT_PREFIX)
+
+
+def timeline_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
+    """ "YYYY-MM-DDTHH:MM" (UTC) -> votes received in that minute that still count."""
+    return dict(sorted(_prefixed(item, MINUTE_PREFIX).items()))
+
+
+def regions_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
+    """ "US-CA" / "GB" / "" (unknown) -> votes."""
+    return _prefixed(item, REGION_PREFIX)

@@ -37,14 +37,10 @@ def build_update(
     additions: list[str] = []
     assignments = ["#updated = :updated"]
     conditions: list[str] = []
-    for index, (code, delta) in enumerate(sorted(summary.counts.items())):
-        names[f"#c{index}"] = keys.count_attribute(code)
+    for index, (attribute, delta) in enumerate(sorted(summary.counts.items())):
+        names[f"#c{index}"] = attribute
         values[f":c{index}"] = {"N": str(delta)}
         additions.append(f"#c{index} :c{index}")
-    if summary.total:
-        names["#total"] = keys.AGGREGATE_TOTAL
-        values[":total"] = {"N": str(summary.total)}
-        additions.append("#total :total")
     for index, shard in enumerate(sorted(summary.last)):
         names[f"#w{index}"] = keys.watermark_attribute(shard)
         values[f":w{index}"] = {"S": summary.last[shard]}

@@ -1,9 +1,11 @@
 """What a batch of votes-table stream records changes, per poll: pure functions, no I/O.
 
-INSERT adds one to its category, a MODIFY that moves a vote subtracts from the old category and
-adds to the new one, REMOVE subtracts. Each record keeps its own contribution, tagged with its
-vote shard and sequence number, so a retried or overlapping delivery can drop exactly the
-records a poll's aggregate has already applied.
+A vote counts once in its category, its minute, its region and the total. A record's
+contribution is what its new image counts minus what its old image counted: INSERT adds, a
+MODIFY that moves a vote subtracts from the old category and adds to the new one, REMOVE
+subtracts. Each record keeps its own contribution, tagged with its vote shard and sequence
+number, so a retried or overlapping delivery can drop exactly the records a poll's aggregate
+has already applied.
 """
 
 from __future__ import annotations
@@ -28,14 +30,23 @@ class Contribution:
     shard: str
     sequence: str  # zero-padded to SEQUENCE_WIDTH
     record_id: str  # the SequenceNumber as delivered, for batchItemFailures
-    counts: dict[str, int]
-    total: int
+    counts: dict[str, int]  # aggregate attribute name -> change
+
+
+@dataclass(frozen=True)
+class Poison:
+    record: dict[str, Any]
+    reason: str
+
+    @property
+    def record_id(self) -> str:
+        return str((self.record.get("dynamodb") or {}).get("SequenceNumber", ""))
 
 
 @dataclass
 class BatchDeltas:
     by_poll: dict[str, list[Contribution]] = field(default_factory=dict)
-    poison: list[str] = field(default_factory=list)
+    poison: list[Poison] = field(default_factory=list)
 
 
 def padded(sequence_number: str) -> str:
@@ -44,13 +55,31 @@ def padded(sequence_number: str) -> str:
     return sequence_number.zfill(SEQUENCE_WIDTH)
 
 
-def _category(image: dict[str, Any] | None) -> str | None:
+def _string(image: dict[str, Any], name: str) -> str:
+    value = image.get(name)
+    return value.get("S", "") if isinstance(value, dict) else ""
+
+
+def counters(image: dict[str, Any] | None) -> Counter[str]:
+    """The aggregate attributes one stored vote counts in (nothing for no image)."""
     if not image:
-        return None
-    try:
-        return image[keys.VOTE_CATEGORY]["S"]
-    except (KeyError, TypeError):
-        raise PoisonRecord("vote image without a category") from None
+        return Counter()
+    category = _string(image, keys.VOTE_CATEGORY)
+    if not category:
+        raise PoisonRecord("vote image without a category")
+    counted = Counter(
+        {
+            keys.AGGREGATE_TOTAL: 1,
+            keys.count_attribute(category): 1,
+            keys.region_attribute(
+                _string(image, keys.VOTE_COUNTRY), _string(image, keys.VOTE_STATE)
+            ): 1,
+        }
+    )
+    received_at = _string(image, keys.VOTE_RECEIVED_AT)
+    if received_at:
+        counted[keys.minute_attribute(received_at)] += 1
+    return counted
 
 
 def contribution(record: dict[str, Any]) -> tuple[str, Contribution]:
@@ -66,22 +95,17 @@ def contribution(record: dict[str, Any]) -> tuple[str, Contribution]:
         poll_id, shard = keys.split_vote_partition(partition)
     except keys.MalformedKey as error:
         raise PoisonRecord(str(error)) from None
-    old = _category(change.get("OldImage")) if event_name != "INSERT" else None
-    new = _category(change.get("NewImage")) if event_name != "REMOVE" else None
-    if event_name not in ("INSERT", "MODIFY", "REMOVE") or (old is None and new is None):
+    needs = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
+    if event_name not in needs or not all(change.get(image) for image in needs[event_name]):
         raise PoisonRecord(f"{event_name} record without the images it needs")
-    counts: Counter[str] = Counter()
-    if old is not None:
-        counts[old] -= 1
-    if new is not None:
-        counts[new] += 1
-    total = (new is not None) - (old is not None)
+    old = counters(change.get("OldImage")) if event_name != "INSERT" else Counter()
+    new = counters(change.get("NewImage")) if event_name != "REMOVE" else Counter()
+    new.subtract(old)
     return poll_id, Contribution(
         shard=shard,
         sequence=padded(sequence_number),
         record_id=sequence_number,
-        counts={code: n for code, n in counts.items() if n},
-        total=total,
+        counts={name: n for name, n in new.items() if n},
     )
 
 
@@ -90,8 +114,8 @@ def batch_deltas(records: list[dict[str, Any]]) -> BatchDeltas:
     for record in records:
         try:
             poll_id, change = contribution(record)
-        except PoisonRecord:
-            deltas.poison.append(str((record.get("dynamodb") or {}).get("SequenceNumber", "")))
+        except PoisonRecord as error:
+            deltas.poison.append(Poison(record, str(error)))
             continue
         deltas.by_poll.setdefault(poll_id, []).append(change)
     return deltas
@@ -105,7 +129,6 @@ def unapplied(changes: list[Contribution], watermarks: dict[str, str | None]) ->
 @dataclass(frozen=True)
 class Summary:
     counts: dict[str, int]
-    total: int
     first: dict[str, str]  # shard -> lowest sequence in these changes
     last: dict[str, str]  # shard -> highest sequence in these changes
 
@@ -119,8 +142,7 @@ def summarise(changes: list[Contribution]) -> Summary:
         first[change.shard] = min(first.get(change.shard, change.sequence), change.sequence)
         last[change.shard] = max(last.get(change.shard, change.sequence), change.sequence)
     return Summary(
-        counts={code: n for code, n in counts.items() if n},
-        total=sum(change.total for change in changes),
+        counts={name: n for name, n in counts.items() if n},
         first=first,
         last=last,
     )

@@ -7,45 +7,68 @@ another poll: records already applied are skipped by the watermarks when Lambda 
 
 from __future__ import annotations
 
-import json
-import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.shared import env
 from lambdas.tally.aggregates import AggregateContention, apply_changes
 from lambdas.tally.deltas import batch_deltas
+from lambdas.tally.failures import send_poison
 
-logger = logging.getLogger("textvote.tally")
-logger.setLevel(logging.INFO)
+logger = Logger(service="textvote-tally")
 
-AGGREGATES_TABLE = env.required("AGGREGATES_TABLE")
-dynamodb = boto3.client("dynamodb")
+
+@dataclass(frozen=True)
+class Targets:
+    dynamodb: Any
+    aggregates_table: str
+    sqs: Any
+    failure_queue_url: str
+
+
+TARGETS = Targets(
+    dynamodb=boto3.client("dynamodb"),
+    aggregates_table=env.required("AGGREGATES_TABLE"),
+    sqs=boto3.client("sqs"),
+    failure_queue_url=env.required("FAILURE_QUEUE_URL"),
+)
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return tally(event.get("Records") or [], dynamodb, AGGREGATES_TABLE, datetime.now(UTC))
+    return tally(event.get("Records") or [], TARGETS, datetime.now(UTC))
 
 
-def tally(records: list[dict[str, Any]], client: Any, table: str, now: datetime) -> dict[str, Any]:
+def tally(records: list[dict[str, Any]], targets: Targets, now: datetime) -> dict[str, Any]:
     deltas = batch_deltas(records)
-    failed = list(deltas.poison)
+    failed: list[str] = []
     if deltas.poison:
-        logger.error(json.dumps({"outcome": "poison", "records": deltas.poison}))
+        logger.error(
+            "poison",
+            extra={
+                "records": [p.record_id for p in deltas.poison],
+                "reasons": sorted({p.reason for p in deltas.poison}),
+            },
+        )
+        try:
+            unsent = send_poison(targets.sqs, targets.failure_queue_url, deltas.poison)
+        except (BotoCoreError, ClientError) as error:
+            logger.error("failure queue unavailable", extra={"error": repr(error)})
+            unsent = deltas.poison
+        failed += [poison.record_id for poison in unsent]
     updated_at = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     for poll_id, changes in deltas.by_poll.items():
         try:
-            applied = apply_changes(client, table, poll_id, changes, updated_at)
-        except (BotoCoreError, ClientError, AggregateContention) as error:
-            logger.error(json.dumps({"outcome": "failed", "poll": poll_id, "error": repr(error)}))
-            failed.extend(change.record_id for change in changes)
-            continue
-        logger.info(
-            json.dumps(
-                {"outcome": "applied", "poll": poll_id, "records": len(changes), "new": applied}
+            applied = apply_changes(
+                targets.dynamodb, targets.aggregates_table, poll_id, changes, updated_at
             )
-        )
+        except (BotoCoreError, ClientError, AggregateContention) as error:
+            logger.error("failed", extra={"poll": poll_id, "error": repr(error)})
+            failed += [change.record_id for change in changes]
+            continue
+        logger.info("applied", extra={"poll": poll_id, "records": len(changes), "new": applied})
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}

@@ -1,0 +1,140 @@
+"""Property-based: for any vote history and any delivery schedule Lambda's event source
+mapping can produce, the aggregates equal a count of the votes.
+
+Lambda delivers a shard's records in order, each batch starting at the checkpoint; after an
+invocation the checkpoint moves to the end of the batch (success), to the lowest failed
+record (partial failure), or stays (error, timeout, crash after the writes). Bisected halves
+and retries are batches starting at the checkpoint too. Poison records are mixed in, and
+some invocations lose one poll's aggregate write to a failing DynamoDB.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lambdas.shared import keys
+from lambdas.tally.handler import TARGETS, tally
+from tests.helpers import aggregate
+
+NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+_runs = itertools.count()
+_sequence = itertools.count(10**21)
+
+
+class FailingWrites:
+    """The DynamoDB client, except that update_item fails for the polls in `failing`."""
+
+    def __init__(self, client: Any, failing: set[str]) -> None:
+        self._client = client
+        self.failing = failing
+        self.exceptions = client.exceptions
+
+    def update_item(self, **arguments: Any) -> Any:
+        if arguments["Key"]["pk"]["S"] in self.failing:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
+                "UpdateItem",
+            )
+        return self._client.update_item(**arguments)
+
+
+def stream_of(
+    history: list[tuple[int, int, str | None]], polls: list[str]
+) -> tuple[list[dict], dict[str, Counter]]:
+    """Stream records for a history of (poll, voter, category or None=delete), plus the
+    counts a scan of the resulting votes table would give."""
+    table: dict[tuple[str, str], str] = {}
+    records = []
+    for poll_index, voter_number, category in history:
+        poll = polls[poll_index]
+        voter = f"{voter_number:032x}"
+        key = keys.vote_key(poll, voter)
+        old = table.get((poll, voter))
+        if (category is None and old is None) or category == old:
+            continue
+        event = "INSERT" if old is None else "REMOVE" if category is None else "MODIFY"
+        change: dict = {"Keys": key, "SequenceNumber": str(next(_sequence))}
+        if old is not None:
+            change["OldImage"] = {**key, keys.VOTE_CATEGORY: {"S": old}}
+        if category is not None:
+            change["NewImage"] = {**key, keys.VOTE_CATEGORY: {"S": category}}
+            table[(poll, voter)] = category
+        else:
+            del table[(poll, voter)]
+        records.append({"eventName": event, "dynamodb": change})
+    expected: dict[str, Counter] = {poll: Counter() for poll in polls}
+    for (poll, _voter), category in table.items():
+        expected[poll][category] += 1
+    return records, expected
+
+
+histories = st.lists(
+    st.tuples(st.integers(0, 2), st.integers(0, 40), st.sampled_from(["A", "B", "C", None])),
+    min_size=1,
+    max_size=80,
+)
+steps = st.lists(
+    st.tuples(
+        st.integers(1, 30),  # batch size
+        st.sampled_from(["ok", "ok", "error", "crash_after_write", "partial", "poll_fails"]),
+        st.integers(0, 29),  # where a partial failure is reported
+    ),
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(history=histories, schedule=steps, poison_every=st.integers(3, 50))
+def test_totals_equal_the_votes_for_any_delivery_schedule(
+    aws_once, history, schedule, poison_every
+):
+    run = next(_runs)
+    polls = [f"p{run}-{n}" for n in range(3)]
+    records, expected = stream_of(history, polls)
+    for position in range(poison_every, len(records), poison_every):
+        records.insert(
+            position,
+            {
+                "eventName": "INSERT",
+                "dynamodb": {
+                    "SequenceNumber": str(next(_sequence)),
+                    "Keys": {"pk": {"S": "not-a-vote"}},
+                },
+            },
+        )
+    checkpoint = 0
+    # The adversarial part of the schedule, then Lambda's normal progress to the end.
+    for size, fate, failed_at in [*schedule, *[(30, "ok", 0)] * (len(records) // 30 + 1)]:
+        batch = records[checkpoint : checkpoint + size]
+        if not batch:
+            break
+        targets = TARGETS
+        if fate == "poll_fails":
+            targets = replace(TARGETS, dynamodb=FailingWrites(TARGETS.dynamodb, {polls[1]}))
+        if fate == "error":
+            continue  # the function failed before writing: the batch comes again
+        response = tally(batch, targets, NOW)
+        if fate == "crash_after_write":
+            continue  # writes happened, Lambda saw a timeout: the batch comes again
+        failures = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        if fate == "partial":
+            failures.add(batch[min(failed_at, len(batch) - 1)]["dynamodb"]["SequenceNumber"])
+        failed = [i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failures]
+        checkpoint += min(failed) if failed else len(batch)
+
+    assert checkpoint == len(records)
+    for poll in polls:
+        item = aggregate(poll)
+        counts = keys.counts_from_aggregate(item)
+        assert {code: n for code, n in counts.items() if n} == dict(+expected[poll])
+        assert int(item.get(keys.AGGREGATE_TOTAL, {"N": "0"})["N"]) == sum(expected[poll].values())
