@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdas.shared import keys
-from lambdas.shared.config_doc import InvalidConfig, PollConfig, VotingState
+from lambdas.shared.config_doc import InvalidConfig, PollConfig, PollStatus, VotingState
 from lambdas.shared.parsing import (
     Help,
     OptOut,
@@ -64,6 +64,15 @@ def test_select_poll_by_keyword_then_the_polls_without_one():
     assert select_poll([PIZZA], "b") is PIZZA
     assert select_poll([PIZZA, demo_poll(poll_id="x", keyword="x")], "b") is None
     assert select_poll([], "b") is None
+
+
+def test_select_poll_prefers_the_open_poll_over_closed_ones_on_a_number():
+    closed = demo_poll(poll_id="last-week", status=PollStatus.CLOSED)
+    other_closed = demo_poll(poll_id="older", status=PollStatus.CLOSED)
+
+    assert select_poll([closed, POLL], "a") is POLL
+    assert select_poll([closed], "a") is closed
+    assert select_poll([closed, other_closed], "a") is None
 
 
 @given(st.text(max_size=300))

@@ -12,7 +12,7 @@ from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN
 from deploy.local_stack import LocalBackend
 from deploy.send_vote import post_signed
 from lambdas.shared import keys
-from tests.conftest import MOTO_ENDPOINT, REGION
+from tests.emulator import MOTO_ENDPOINT, REGION
 from tests.helpers import aggregate, demo_poll, put_poll, sms, vote_items
 
 

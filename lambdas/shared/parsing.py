@@ -10,6 +10,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lambdas.shared.config_doc import PollStatus
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -119,18 +121,22 @@ def parse_message(poll: PollConfig, body: str) -> Outcome:
 
 
 def select_poll(polls: Iterable[PollConfig], body: str) -> PollConfig | None:
-    """The poll a message to a number is for: the one whose keyword starts the message, else the
-    number's only poll without a keyword, else the number's only poll."""
+    """The poll a message to a number is for.
+
+    The polls whose keyword starts the message, else the number's polls without a keyword,
+    else all of the number's polls; within the first of these groups that decides, its only
+    poll, or its only open one (closed polls stay configured so late voters hear "closed").
+    """
     candidates = list(polls)
     first_word = next(iter(_words(body)), "")
-    for poll in candidates:
-        if poll.keyword and normalise(poll.keyword) == first_word:
-            return poll
-    without_keyword = [poll for poll in candidates if not poll.keyword]
-    if len(without_keyword) == 1:
-        return without_keyword[0]
-    if len(candidates) == 1:
-        return candidates[0]
+    by_keyword = [p for p in candidates if p.keyword and normalise(p.keyword) == first_word]
+    without_keyword = [p for p in candidates if not p.keyword]
+    for group in (by_keyword, without_keyword, candidates):
+        if len(group) == 1:
+            return group[0]
+        open_polls = [p for p in group if p.status == PollStatus.OPEN]
+        if len(open_polls) == 1:
+            return open_polls[0]
     return None
 
 

@@ -1,0 +1,1 @@
+"""What the portal does on AWS: push poll configurations, read results."""

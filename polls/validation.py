@@ -1,0 +1,96 @@
+"""Validation of what voters will text: codes, aliases and keywords.
+
+The rules themselves (normalising, reserved words) live in lambdas.shared.parsing, which the
+ingest uses too; this module only turns them into form and model errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+
+from lambdas.shared.parsing import is_reserved, normalise
+
+validate_e164 = RegexValidator(
+    r"^\+[1-9]\d{7,14}$",
+    "Enter the number in E.164 form: a + then the country code and number, digits only "
+    "(for example +15005550006).",
+)
+
+validate_colour = RegexValidator(
+    r"^#[0-9a-fA-F]{6}$", "Enter a colour as # and six hex digits (for example #3b82f6)."
+)
+
+
+def split_aliases(text: str) -> tuple[str, ...]:
+    """ "Apple, apples ," -> ("Apple", "apples")."""
+    return tuple(alias.strip() for alias in text.split(",") if alias.strip())
+
+
+def _check_spelling(spelling: str, what: str) -> None:
+    if not normalise(spelling):
+        raise ValidationError(
+            f"{what} {spelling!r} has no letters or digits, so no text message could match it."
+        )
+    if is_reserved(spelling):
+        raise ValidationError(
+            f"{what} {spelling!r} is a reserved SMS word (HELP, STOP, START and the like) "
+            "and can never count as a vote."
+        )
+
+
+def validate_code(value: str) -> None:
+    _check_spelling(value, "The code")
+
+
+def validate_aliases(value: str) -> None:
+    for alias in split_aliases(value):
+        _check_spelling(alias, "The alias")
+
+
+def validate_keyword(value: str) -> None:
+    if not value:
+        return
+    normalised = normalise(value)
+    if not normalised:
+        raise ValidationError("The keyword needs letters or digits.")
+    if re.search(r"\s", normalised):
+        raise ValidationError("The keyword must be a single word.")
+    if is_reserved(value):
+        raise ValidationError(
+            f"{value!r} is a reserved SMS word (HELP, STOP, START and the like); "
+            "choose another keyword."
+        )
+
+
+class Clash(NamedTuple):
+    row: int
+    field: str  # "code" or "aliases"
+    message: str
+
+
+def find_clashes(categories: Iterable[tuple[str, Iterable[str]]], keyword: str = "") -> list[Clash]:
+    """The rows whose code or an alias means the same as an earlier spelling.
+
+    `categories` are (code, aliases) per row. Spellings are compared as the ingest compares
+    them (normalised), so "A" and "a." clash. A spelling equal to the poll's keyword clashes
+    too: the ingest strips the keyword from a message before reading the vote.
+    """
+    seen: dict[str, str] = {}
+    if normalise(keyword):
+        seen[normalise(keyword)] = f"the poll's keyword {keyword!r}"
+    clashes: list[Clash] = []
+    for row, (code, aliases) in enumerate(categories):
+        for field, spelling in [("code", code)] + [("aliases", alias) for alias in aliases]:
+            key = normalise(spelling)
+            if not key:
+                continue  # the field validators report it
+            if key in seen:
+                clashes.append(Clash(row, field, f"{spelling!r} means the same as {seen[key]}."))
+            else:
+                seen[key] = f"{spelling!r} (category {code!r})"
+    return clashes

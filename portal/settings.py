@@ -1,0 +1,160 @@
+"""Settings of the TextVote portal, all read from environment variables.
+
+The helpers below read one variable each and refuse a malformed value with a message that
+names the variable, so a bad deployment fails at start-up rather than on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def env_str(name: str, default: str, *, allow_empty: bool = False) -> str:
+    """The variable's value, or `default` when it is not set.
+
+    Set but empty is refused unless `allow_empty`: an empty table name or secret is always a
+    mistake, while an empty AWS_ENDPOINT_URL deliberately means "real AWS".
+    """
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.strip() and not allow_empty:
+        raise ImproperlyConfigured(f"environment variable {name} is set but empty")
+    return value.strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"environment variable {name} must be true or false, not {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"environment variable {name} must be a whole number, not {raw!r}"
+        ) from None
+
+
+def env_list(name: str, default: str) -> list[str]:
+    """A comma-separated list, blanks dropped."""
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Production hardening (DEBUG off by default, secure cookies, ...) comes with deployment.
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("environment variable SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "django-insecure-textvote-local-development-only"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "polls",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if "DATABASE_URL" not in os.environ:
+    # The default SQLite file lives in the git-ignored data/ directory.
+    (BASE_DIR / "data").mkdir(exist_ok=True)
+try:
+    DATABASES = {
+        "default": dj_database_url.config(
+            default=f"sqlite:///{BASE_DIR / 'data' / 'portal.sqlite3'}",
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        )
+    }
+except ValueError as error:
+    raise ImproperlyConfigured(
+        f"environment variable DATABASE_URL is not a usable database URL: {error}"
+    ) from None
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".build" / "static"
+
+# AWS. The services read these at call time (polls/services/aws.py), never at import.
+AWS_REGION = env_str("AWS_REGION", "us-east-1")
+# The embedded emulator of `make run` by default; set to an empty string for real AWS.
+AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "http://127.0.0.1:5000", allow_empty=True)
+# An emulator accepts any credentials. Against AWS, None leaves boto3's own credential chain
+# (environment, profile, instance role) in charge.
+AWS_ACCESS_KEY_ID: str | None = env_str("AWS_ACCESS_KEY_ID", "local") if AWS_ENDPOINT_URL else None
+AWS_SECRET_ACCESS_KEY: str | None = (
+    env_str("AWS_SECRET_ACCESS_KEY", "local") if AWS_ENDPOINT_URL else None
+)
+
+# Resource names; the defaults are those of the local stack (deploy/local_resources.py).
+CONFIG_TABLE = env_str("CONFIG_TABLE", "textvote-config")
+VOTES_TABLE = env_str("VOTES_TABLE", "textvote-votes")
+AGGREGATES_TABLE = env_str("AGGREGATES_TABLE", "textvote-aggregates")
+DASHBOARD_BUCKET = env_str("DASHBOARD_BUCKET", "textvote-dashboard")
+
+# Where Twilio must send incoming messages; shown to organisers next to each poll's number.
+PUBLIC_WEBHOOK_URL = env_str("PUBLIC_WEBHOOK_URL", "http://127.0.0.1:3000/sms")

@@ -1,0 +1,45 @@
+"""A pytest plugin (loaded with `-p tests.emulator`): one moto server on a free loopback port
+for the whole test session.
+
+Everything talks to it over HTTP through boto3, exactly as `make run` and AWS do; the endpoint
+reaches the code through AWS_ENDPOINT_URL. It is set when pytest loads this plugin, before
+pytest-django imports the portal's settings and before any module creates a client, so both
+read their configuration from the environment the same way they do outside tests.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+
+from moto.server import ThreadedMotoServer
+
+from deploy.local_resources import resource_environment
+
+REGION = "us-east-1"
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+_moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+_moto.start()
+atexit.register(_moto.stop)
+_host, _port = _moto.get_host_and_port()
+MOTO_ENDPOINT = f"http://{_host}:{_port}"
+
+os.environ.update(
+    AWS_ENDPOINT_URL=MOTO_ENDPOINT,
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION=REGION,
+    AWS_REGION=REGION,
+    # boto3 would otherwise send DynamoDB calls to an account-specific host name.
+    AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+)
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+
+os.environ.update(resource_environment())
+# The queue URL moto will give the template's failure queue; `aws` checks it did.
+os.environ["FAILURE_QUEUE_URL"] = (
+    f"{MOTO_ENDPOINT}/123456789012/{os.environ['TALLY_FAILURE_QUEUE']}"
+)

@@ -1,0 +1,131 @@
+"""The management commands: export_results, push_config and seed_demo."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import boto3
+import pytest
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from lambdas.shared import keys
+from lambdas.shared.config_doc import PollConfig, PollStatus
+from polls.models import Category, Poll
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_poll(slug: str = "lunch", status: str = PollStatus.OPEN) -> Poll:
+    owner, _ = User.objects.get_or_create(username="owner")
+    poll = Poll.objects.create(
+        owner=owner, slug=slug, question="Lunch?", number="+15005550006", status=status
+    )
+    Category.objects.create(poll=poll, code="A", label="Apples, green", order=1)
+    Category.objects.create(poll=poll, code="B", label="Burgers", order=2)
+    return poll
+
+
+def add_votes(slug: str, code: str, votes: int) -> None:
+    boto3.client("dynamodb").update_item(
+        TableName=settings.AGGREGATES_TABLE,
+        Key=keys.aggregate_key(slug),
+        UpdateExpression="ADD #count :n, #total :n",
+        ExpressionAttributeNames={
+            "#count": keys.count_attribute(code),
+            "#total": keys.AGGREGATE_TOTAL,
+        },
+        ExpressionAttributeValues={":n": {"N": str(votes)}},
+    )
+
+
+def run(*arguments: str) -> str:
+    out = StringIO()
+    call_command(*arguments, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def pushed_config(number: str, slug: str) -> PollConfig | None:
+    item = (
+        boto3.client("dynamodb")
+        .get_item(TableName=settings.CONFIG_TABLE, Key=keys.config_key(number, slug))
+        .get("Item")
+    )
+    return PollConfig.from_json(item[keys.CONFIG_DOCUMENT]["S"]) if item else None
+
+
+def test_export_results_writes_csv(aws):
+    make_poll()
+    add_votes("lunch", "B", 2)
+
+    assert run("export_results", "lunch") == 'code,label,votes\nA,"Apples, green",0\nB,Burgers,2\n'
+
+
+def test_export_results_of_an_unknown_poll():
+    with pytest.raises(CommandError, match="no poll with the slug 'nope'"):
+        run("export_results", "nope")
+
+
+def test_export_results_when_aws_fails(aws):
+    make_poll()
+    boto3.client("dynamodb").delete_table(TableName=settings.AGGREGATES_TABLE)
+
+    with pytest.raises(CommandError, match=r"aggregates table .* does not exist"):
+        run("export_results", "lunch")
+
+
+def test_push_config_by_slug_and_all_open(aws):
+    make_poll("lunch")
+    make_poll("dinner", status=PollStatus.DRAFT)
+
+    assert run("push_config", "dinner") == "dinner: pushed version 1\n"
+    assert run("push_config", "--all-open") == "lunch: pushed version 1\n"
+    assert pushed_config("+15005550006", "dinner").status == PollStatus.DRAFT
+    assert pushed_config("+15005550006", "lunch").version == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["nope"], "no poll with the slug 'nope'"),
+        ([], "either one or more poll slugs or --all-open"),
+        (["lunch", "--all-open"], "either one or more poll slugs or --all-open"),
+    ],
+)
+def test_push_config_refuses(arguments, message):
+    make_poll()
+    with pytest.raises(CommandError, match=message):
+        run("push_config", *arguments)
+
+
+def test_push_config_fails_when_the_table_is_missing(aws):
+    make_poll()
+    boto3.client("dynamodb").delete_table(TableName=settings.CONFIG_TABLE)
+
+    with pytest.raises(CommandError, match="1 of 1 polls were not pushed"):
+        run("push_config", "lunch")
+
+
+def test_seed_demo_is_idempotent_and_pushes_the_demo_poll(aws):
+    first = run("seed_demo")
+    Poll.objects.filter(slug="demo").update(status=PollStatus.CLOSED, question="Edited")
+    second = run("seed_demo")
+
+    assert "organiser / textvote-demo" in first
+    assert "config version 1" in first
+    assert "config version 2" in second
+    poll = Poll.objects.get(slug="demo")
+    assert (poll.status, poll.question, poll.categories.count()) == (PollStatus.OPEN, "Edited", 3)
+    assert pushed_config("+15005550006", "demo") == poll.to_config()
+    assert User.objects.count() == 2
+    organiser = authenticate(username="organiser", password="textvote-demo")
+    assert organiser.is_staff and not organiser.is_superuser
+    assert organiser.has_perms(["polls.add_poll", "polls.change_category"])
+    assert authenticate(username="admin", password="textvote-admin").is_superuser
