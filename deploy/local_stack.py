@@ -19,6 +19,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -149,7 +151,11 @@ def main() -> int:
             [sys.executable, "manage.py", "runserver", f"{host}:{portal_port}", "--noreload"],
             cwd=ROOT,
         )
-        _print_banner(endpoint, backend.webhook_url, f"http://{host}:{portal_port}")
+        portal_url = f"http://{host}:{portal_port}"
+        if not _wait_until_serving(f"{portal_url}/admin/login/", portal):
+            print(f"the portal did not start on {portal_url}", file=sys.stderr)
+            return 1
+        _print_banner(endpoint, backend.webhook_url, portal_url)
         while not stopping.wait(0.5):
             if portal.poll() is not None:
                 print(f"the portal exited with status {portal.returncode}", file=sys.stderr)
@@ -168,6 +174,17 @@ def main() -> int:
         moto.stop()
 
 
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def _print_banner(emulator: str, webhook: str, portal: str) -> None:
     print(
         f"""
@@ -181,7 +198,7 @@ TextVote is running locally.
   Demo poll        slug "demo", number +15005550006, codes A, B, C
 
 Send a signed test vote:
-  .venv/bin/python -m deploy.send_vote A --from +15551230001
+  .venv/bin/python -m deploy.send_vote A --from +15551230001 --url {webhook}
 
 Ctrl-C stops everything.
 """,

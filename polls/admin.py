@@ -125,12 +125,15 @@ class PollAdmin(admin.ModelAdmin):
         ]
         if obj is not None:
             fieldsets.append(
-                ("In DynamoDB", {"fields": ["config_state", "twilio_webhook", "results"]})
+                (
+                    "In DynamoDB",
+                    {"fields": ["config_state", "twilio_webhook", "results", "last_recount"]},
+                )
             )
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Poll | None = None) -> list[str]:
-        readonly = ["config_state", "twilio_webhook", "results"]
+        readonly = ["config_state", "twilio_webhook", "results", "last_recount"]
         # The slug is the poll's id in DynamoDB: votes and totals are stored under it.
         if obj is not None:
             readonly.append("slug")
@@ -173,6 +176,17 @@ class PollAdmin(admin.ModelAdmin):
             results.total,
             updated,
         )
+
+    @admin.display(description="Last recount")
+    def last_recount(self, poll: Poll) -> str:
+        if poll.last_recount_at is None:
+            return f"never (manage.py recount {poll.slug})"
+        when = f"{poll.last_recount_at:%Y-%m-%d %H:%M} UTC"
+        if not poll.last_recount_drift:
+            return f"{when}: the totals equalled the votes"
+        drift = ", ".join(f"{name} {n:+}" for name, n in poll.last_recount_drift.items())
+        outcome = "repaired" if poll.last_recount_repaired else "not repaired"
+        return f"{when}: drift {drift} ({outcome})"
 
     # Saving, pushing and deleting.
 

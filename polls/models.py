@@ -83,6 +83,11 @@ class Poll(models.Model):
     # The number the config was last pushed under: after a number change, the item under the
     # old number must be deleted or the old number keeps taking votes.
     pushed_number = models.CharField(max_length=16, blank=True, editable=False)
+    # The last `recount`: when, the drift it found (aggregate attribute -> stored minus
+    # counted; empty when the totals were exact) and whether it repaired it.
+    last_recount_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_recount_drift = models.JSONField(default=dict, blank=True, editable=False)
+    last_recount_repaired = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from lambdas.ingest import handler as ingest
+from lambdas.ingest.config_cache import ConfigCache
+from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus
-from tests.helpers import WEBHOOK_URL, demo_poll, put_poll, signed_event, sms, vote_items
+from tests.helpers import (
+    DEMO_NUMBER,
+    WEBHOOK_URL,
+    demo_poll,
+    dynamodb,
+    put_poll,
+    signed_event,
+    sms,
+    vote_items,
+)
 
 NOW = datetime.now(UTC)
 
@@ -267,3 +279,31 @@ def test_emulator_unreachable_gives_retryable_failure_not_confirmation(aws, monk
 
     assert response["statusCode"] == 503
     assert "Thanks" not in response["body"]
+
+
+def test_config_is_cached_for_a_few_seconds_then_read_again(aws):
+    clock = [0.0]
+    queries: list[str] = []
+    client = dynamodb()
+    client.meta.events.register("before-call.dynamodb.Query", lambda **_: queries.append("q"))
+    cache = ConfigCache(client, os.environ["CONFIG_TABLE"], ttl_seconds=5, clock=lambda: clock[0])
+    put_poll(demo_poll())
+
+    assert [p.status for p in cache.polls_for(DEMO_NUMBER)] == [PollStatus.OPEN]
+    put_poll(demo_poll(status=PollStatus.CLOSED))
+    clock[0] = 4.9
+    assert [p.status for p in cache.polls_for(DEMO_NUMBER)] == [PollStatus.OPEN]
+    clock[0] = 5.0
+    assert [p.status for p in cache.polls_for(DEMO_NUMBER)] == [PollStatus.CLOSED]
+    assert cache.polls_for("+15005550009") == cache.polls_for("+15005550009") == []
+    assert len(queries) == 3
+
+
+def test_an_unreadable_config_item_does_not_hide_the_numbers_other_polls(aws):
+    put_poll(demo_poll())
+    dynamodb().put_item(
+        TableName=os.environ["CONFIG_TABLE"],
+        Item={**keys.config_key(DEMO_NUMBER, "broken"), keys.CONFIG_DOCUMENT: {"S": "{"}},
+    )
+
+    assert "Apples" in reply_of(send(sms("A")))

@@ -1,7 +1,7 @@
 """What a batch of votes-table stream records changes, per poll: pure functions, no I/O.
 
-A vote counts once in its category, its minute, its region and the total. A record's
-contribution is what its new image counts minus what its old image counted: INSERT adds, a
+A record's contribution is what its new image counts minus what its old image counted
+(lambdas.shared.counting says what a vote counts in): INSERT adds, a
 MODIFY that moves a vote subtracts from the old category and adds to the new one, REMOVE
 subtracts. Each record keeps its own contribution, tagged with its vote shard and sequence
 number, so a retried or overlapping delivery can drop exactly the records a poll's aggregate
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas.shared import keys
+from lambdas.shared.counting import UncountableVote, counters
 
 # DynamoDB sequence numbers are decimal strings of 21 to 40 digits; padded to one width they
 # compare as strings, which is what a DynamoDB condition can do.
@@ -55,31 +56,11 @@ def padded(sequence_number: str) -> str:
     return sequence_number.zfill(SEQUENCE_WIDTH)
 
 
-def _string(image: dict[str, Any], name: str) -> str:
-    value = image.get(name)
-    return value.get("S", "") if isinstance(value, dict) else ""
-
-
-def counters(image: dict[str, Any] | None) -> Counter[str]:
-    """The aggregate attributes one stored vote counts in (nothing for no image)."""
-    if not image:
-        return Counter()
-    category = _string(image, keys.VOTE_CATEGORY)
-    if not category:
-        raise PoisonRecord("vote image without a category")
-    counted = Counter(
-        {
-            keys.AGGREGATE_TOTAL: 1,
-            keys.count_attribute(category): 1,
-            keys.region_attribute(
-                _string(image, keys.VOTE_COUNTRY), _string(image, keys.VOTE_STATE)
-            ): 1,
-        }
-    )
-    received_at = _string(image, keys.VOTE_RECEIVED_AT)
-    if received_at:
-        counted[keys.minute_attribute(received_at)] += 1
-    return counted
+def _counters(image: dict[str, Any] | None) -> Counter[str]:
+    try:
+        return counters(image)
+    except UncountableVote as error:
+        raise PoisonRecord(str(error)) from None
 
 
 def contribution(record: dict[str, Any]) -> tuple[str, Contribution]:
@@ -98,8 +79,8 @@ def contribution(record: dict[str, Any]) -> tuple[str, Contribution]:
     needs = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
     if event_name not in needs or not all(change.get(image) for image in needs[event_name]):
         raise PoisonRecord(f"{event_name} record without the images it needs")
-    old = counters(change.get("OldImage")) if event_name != "INSERT" else Counter()
-    new = counters(change.get("NewImage")) if event_name != "REMOVE" else Counter()
+    old = _counters(change.get("OldImage")) if event_name != "INSERT" else Counter()
+    new = _counters(change.get("NewImage")) if event_name != "REMOVE" else Counter()
     new.subtract(old)
     return poll_id, Contribution(
         shard=shard,

@@ -1,0 +1,163 @@
+"""Recount: recompute a poll's totals from the votes table, report drift, optionally repair.
+
+The votes are counted with the same rule the tally uses (lambdas.shared.counting), over the
+poll's VOTE_SHARDS partitions (Queries, no Scan). Repair adds the difference to the aggregate
+item. It is only exact once no vote is in flight: a vote that the scan saw but the tally has
+not applied yet would be added twice (once by the repair, once by the tally). So repair
+refuses unless the poll is closed and the tally has not written for QUIET_SECONDS, and the
+write is conditional on the aggregate being unchanged since it was read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.utils import timezone
+
+from lambdas.shared import keys
+from lambdas.shared.config_doc import VotingState
+from lambdas.shared.counting import UncountableVote, counted_attributes, counters
+from polls.services import aws
+
+if TYPE_CHECKING:
+    from polls.models import Poll
+
+QUIET_SECONDS = 60
+_VOTE_ATTRIBUTES = (keys.VOTE_CATEGORY, keys.VOTE_RECEIVED_AT, keys.VOTE_COUNTRY, keys.VOTE_STATE)
+
+
+class RecountError(aws.ServiceError):
+    pass
+
+
+@dataclass(frozen=True)
+class Recount:
+    counted: dict[str, int]  # aggregate attribute -> count from the votes table
+    stored: dict[str, int]  # aggregate attribute -> what the aggregate item holds
+    stored_updated_at: str  # the aggregate's updated_at when read ("" if none)
+    uncountable: int  # vote items without a category
+
+    @property
+    def drift(self) -> dict[str, int]:
+        """Attribute -> stored minus counted, for every attribute where they differ."""
+        names = set(self.counted) | set(self.stored)
+        differences = {n: self.stored.get(n, 0) - self.counted.get(n, 0) for n in names}
+        return {name: d for name, d in sorted(differences.items()) if d}
+
+
+def count_votes(poll_id: str) -> tuple[Counter[str], int]:
+    client = aws.dynamodb()
+    table = settings.VOTES_TABLE
+    counted: Counter[str] = Counter()
+    uncountable = 0
+    names = {f"#a{i}": name for i, name in enumerate(_VOTE_ATTRIBUTES)}
+    try:
+        for partition in keys.vote_partitions(poll_id):
+            arguments = {
+                "TableName": table,
+                "KeyConditionExpression": "#pk = :pk",
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": {**names, "#pk": keys.PARTITION_KEY},
+                "ExpressionAttributeValues": {":pk": {"S": partition}},
+                "ConsistentRead": True,
+            }
+            while True:
+                page = client.query(**arguments)
+                for item in page["Items"]:
+                    try:
+                        counted.update(counters(item))
+                    except UncountableVote:
+                        uncountable += 1
+                if "LastEvaluatedKey" not in page:
+                    break
+                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except aws.AWS_ERRORS as error:
+        raise RecountError(aws.describe(error, "votes", table)) from None
+    return counted, uncountable
+
+
+def recount(poll: Poll) -> Recount:
+    """Count the votes, then read the aggregate; record the outcome on the poll."""
+    counted, uncountable = count_votes(poll.slug)
+    item = _aggregate(poll.slug)
+    result = Recount(
+        counted=dict(counted),
+        stored=counted_attributes(item),
+        stored_updated_at=item.get(keys.AGGREGATE_UPDATED_AT, {}).get("S", ""),
+        uncountable=uncountable,
+    )
+    poll.last_recount_at = timezone.now()
+    poll.last_recount_drift = result.drift
+    poll.last_recount_repaired = False
+    poll.save(update_fields=["last_recount_at", "last_recount_drift", "last_recount_repaired"])
+    return result
+
+
+def repair(poll: Poll, result: Recount, *, force: bool = False) -> None:
+    """Make the aggregate equal the recount, if it is safe (see the module docstring)."""
+    if not result.drift:
+        return
+    if not force:
+        _refuse_unless_quiet(poll, result)
+    names: dict[str, str] = {"#updated": keys.AGGREGATE_UPDATED_AT}
+    values: dict[str, dict[str, str]] = {}
+    additions = []
+    for index, (name, difference) in enumerate(result.drift.items()):
+        names[f"#c{index}"] = name
+        values[f":c{index}"] = {"N": str(-difference)}
+        additions.append(f"#c{index} :c{index}")
+    if result.stored_updated_at:
+        condition = "#updated = :seen"
+        values[":seen"] = {"S": result.stored_updated_at}
+    else:
+        condition = "attribute_not_exists(#updated)"
+    client = aws.dynamodb()
+    table = settings.AGGREGATES_TABLE
+    try:
+        client.update_item(
+            TableName=table,
+            Key=keys.aggregate_key(poll.slug),
+            UpdateExpression="ADD " + ", ".join(additions),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except client.exceptions.ConditionalCheckFailedException:
+        raise RecountError(
+            "the tally changed the totals during the recount; nothing was repaired, "
+            "run the recount again"
+        ) from None
+    except aws.AWS_ERRORS as error:
+        raise RecountError(aws.describe(error, "aggregates", table)) from None
+    poll.last_recount_repaired = True
+    poll.save(update_fields=["last_recount_repaired"])
+
+
+def _refuse_unless_quiet(poll: Poll, result: Recount) -> None:
+    if poll.to_config().voting_state(timezone.now()) == VotingState.ACCEPTING:
+        raise RecountError(
+            "the poll is still taking votes, so votes in flight would be counted twice; "
+            "close it first (or force the repair)"
+        )
+    if result.stored_updated_at:
+        last_write = datetime.fromisoformat(result.stored_updated_at)
+        if timezone.now() - last_write < timedelta(seconds=QUIET_SECONDS):
+            raise RecountError(
+                f"the tally wrote less than {QUIET_SECONDS} s ago and may still be applying "
+                "votes; try again in a minute (or force the repair)"
+            )
+
+
+def _aggregate(poll_id: str) -> dict[str, dict[str, str]]:
+    table = settings.AGGREGATES_TABLE
+    try:
+        response = aws.dynamodb().get_item(
+            TableName=table, Key=keys.aggregate_key(poll_id), ConsistentRead=True
+        )
+    except aws.AWS_ERRORS as error:
+        raise RecountError(aws.describe(error, "aggregates", table)) from None
+    return response.get("Item", {})
