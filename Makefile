@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format clean
+DASHBOARD := polls/dashboard
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint format clean dashboard dashboard-check
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,13 +19,33 @@ run: $(INSTALLED)
 	$(PY) manage.py migrate --noinput
 	$(PY) -m deploy.local_stack
 
-## Lint and run every test.
-test: lint
+## Lint, check the committed dashboard bundle and run every test.
+test: lint dashboard-check $(CHROMIUM)
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "The browser tests need Debian's Chromium: sudo apt-get install chromium"; exit 1; fi
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+$(DASHBOARD)/node_modules/.package-lock.json: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error
+
+## Rebuild the dashboard bundle (committed, so Python-only users need no Node).
+dashboard: $(DASHBOARD)/node_modules/.package-lock.json
+	cd $(DASHBOARD) && node build.mjs
+
+## Fail if the committed bundle is not what its sources build to.
+dashboard-check: $(DASHBOARD)/node_modules/.package-lock.json
+	@tmp=$$(mktemp -d) && cd $(DASHBOARD) && node build.mjs $$tmp/dashboard.js && \
+	  if cmp -s dist/dashboard.js $$tmp/dashboard.js; then echo "dashboard bundle is up to date"; \
+	  else echo "dist/dashboard.js does not match its sources: run 'make dashboard' and commit it"; \
+	  rm -rf $$tmp; exit 1; fi; rm -rf $$tmp
 
 format: $(INSTALLED)
 	$(PY) -m ruff check --fix .

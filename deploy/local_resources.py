@@ -1,4 +1,4 @@
-"""Creating the template's tables, bucket, queue and secrets in the embedded emulator.
+"""Creating the template's tables, bucket, queue, identity pool and secrets in the emulator.
 
 Resource names come from the same environment variables the functions and the portal read
 (CONFIG_TABLE, VOTES_TABLE, ...), with local defaults, so every part agrees on them.
@@ -7,6 +7,7 @@ Resource names come from the same environment variables the functions and the po
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ RESOURCE_NAMES: dict[str, tuple[str, str]] = {
     "AggregatesTable": ("AGGREGATES_TABLE", "textvote-aggregates"),
     "DashboardBucket": ("DASHBOARD_BUCKET", "textvote-dashboard"),
     "TallyFailureQueue": ("TALLY_FAILURE_QUEUE", "textvote-tally-failures"),
+    "DashboardIdentityPool": ("DASHBOARD_IDENTITY_POOL", "textvote-dashboard"),
 }
 SECRET_PARAMETERS: dict[str, tuple[str, str]] = {
     "twilio_auth_token": ("TWILIO_AUTH_TOKEN_PARAMETER", "/textvote/twilio-auth-token"),
@@ -44,6 +46,7 @@ def resource_environment(environ: Mapping[str, str] = os.environ) -> dict[str, s
 class LocalResources:
     votes_stream_arn: str
     failure_queue_url: str
+    identity_pool_id: str
 
 
 def create_local_resources(
@@ -79,10 +82,16 @@ def create_local_resources(
             arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(**arguments)
+        # Served straight from the emulator, so anyone may read (on AWS CloudFront serves it).
+        s3.put_bucket_policy(Bucket=bucket, Policy=_public_read_policy(bucket))
     sqs = session.client("sqs", endpoint_url=endpoint_url)
     queue_urls = {
         logical_id: sqs.create_queue(QueueName=names[RESOURCE_NAMES[logical_id][0]])["QueueUrl"]
         for logical_id in logical_ids("AWS::SQS::Queue", template)
+    }
+    identity_pool_ids = {
+        logical_id: _identity_pool(session, endpoint_url, names[RESOURCE_NAMES[logical_id][0]])
+        for logical_id in logical_ids("AWS::Cognito::IdentityPool", template)
     }
     ssm = session.client("ssm", endpoint_url=endpoint_url)
     secret_values = {
@@ -96,5 +105,35 @@ def create_local_resources(
     votes_table = names[RESOURCE_NAMES["VotesTable"][0]]
     stream_arn = dynamodb.describe_table(TableName=votes_table)["Table"]["LatestStreamArn"]
     return LocalResources(
-        votes_stream_arn=stream_arn, failure_queue_url=queue_urls["TallyFailureQueue"]
+        votes_stream_arn=stream_arn,
+        failure_queue_url=queue_urls["TallyFailureQueue"],
+        identity_pool_id=identity_pool_ids["DashboardIdentityPool"],
     )
+
+
+def _public_read_policy(bucket: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+    )
+
+
+def _identity_pool(session: boto3.Session, endpoint_url: str, name: str) -> str:
+    """The id of the guest identity pool `name`, created if needed. (moto cannot attach the
+    guest role, and does not enforce IAM, so locally the role is left out.)"""
+    cognito = session.client("cognito-identity", endpoint_url=endpoint_url)
+    for pool in cognito.list_identity_pools(MaxResults=60)["IdentityPools"]:
+        if pool["IdentityPoolName"] == name:
+            return pool["IdentityPoolId"]
+    return cognito.create_identity_pool(
+        IdentityPoolName=name, AllowUnauthenticatedIdentities=True, AllowClassicFlow=False
+    )["IdentityPoolId"]

@@ -158,3 +158,13 @@ DASHBOARD_BUCKET = env_str("DASHBOARD_BUCKET", "textvote-dashboard")
 
 # Where Twilio must send incoming messages; shown to organisers next to each poll's number.
 PUBLIC_WEBHOOK_URL = env_str("PUBLIC_WEBHOOK_URL", "http://127.0.0.1:3000/sms")
+
+# The public results pages (polls/services/dashboard.py). The identity pool gives the page
+# read-only guest credentials; the base URL is where the bucket is served (CloudFront or a
+# custom domain on AWS; the emulator's path-style bucket URL locally).
+DASHBOARD_IDENTITY_POOL_ID = env_str("DASHBOARD_IDENTITY_POOL_ID", "", allow_empty=True)
+DASHBOARD_BASE_URL = env_str(
+    "DASHBOARD_BASE_URL",
+    f"{AWS_ENDPOINT_URL.rstrip('/')}/{DASHBOARD_BUCKET}" if AWS_ENDPOINT_URL else "",
+    allow_empty=True,
+)

@@ -1,0 +1,28 @@
+"""Publish a poll's public results page to the dashboard bucket and print its URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from polls.models import Poll
+from polls.services.dashboard import PublishError, publish_dashboard
+
+
+class Command(BaseCommand):
+    help = "Upload the results page of the poll SLUG (page, config, assets) and print its URL."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+
+    def handle(self, *args: Any, slug: str, **options: Any) -> None:
+        try:
+            poll = Poll.objects.get(slug=slug)
+        except Poll.DoesNotExist:
+            raise CommandError(f"there is no poll with the slug {slug!r}") from None
+        try:
+            url = publish_dashboard(poll)
+        except PublishError as error:
+            raise CommandError(f"the dashboard of {slug!r} was not published: {error}") from None
+        self.stdout.write(url)

@@ -1,0 +1,130 @@
+"""Publishing the dashboard: the right objects, types and cache headers, public, no secrets."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import boto3
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN, DEV_VOTER_HASH_KEY
+from lambdas.shared.config_doc import PollStatus
+from polls.models import Category, Poll
+from polls.services.dashboard import LONG_CACHE, SHORT_CACHE, publish_dashboard
+
+pytestmark = pytest.mark.django_db
+
+# Distinctive stand-ins for the portal's credentials, so a leak would be found.
+PORTAL_KEY_ID = "AKIAPORTALKEYEXAMPLE"
+PORTAL_SECRET = "portal-secret-access-key-example-0123456789"
+
+
+@pytest.fixture
+def dashboard_settings(aws, settings):
+    settings.DASHBOARD_IDENTITY_POOL_ID = aws.identity_pool_id
+    settings.AWS_ACCESS_KEY_ID = PORTAL_KEY_ID
+    settings.AWS_SECRET_ACCESS_KEY = PORTAL_SECRET
+    return settings
+
+
+@pytest.fixture
+def poll() -> Poll:
+    owner = User.objects.create(username="owner")
+    poll = Poll.objects.create(
+        owner=owner,
+        slug="fruit",
+        question="Best <fruit>?",
+        number="+15005550006",
+        keyword="FRUIT",
+        status=PollStatus.OPEN,
+    )
+    for order, (code, label, colour) in enumerate(
+        [("A", "Apples", "#ff0000"), ("B", "Bananas", "#ffff00")]
+    ):
+        Category.objects.create(poll=poll, code=code, label=label, colour=colour, order=order)
+    return poll
+
+
+def published_objects() -> dict[str, dict]:
+    s3 = boto3.client("s3")
+    objects = {}
+    for summary in s3.list_objects_v2(Bucket=settings.DASHBOARD_BUCKET).get("Contents", []):
+        response = s3.get_object(Bucket=settings.DASHBOARD_BUCKET, Key=summary["Key"])
+        objects[summary["Key"]] = {**response, "Body": response["Body"].read()}
+    return objects
+
+
+def test_published_objects_have_types_cache_headers_and_no_secrets(dashboard_settings, poll):
+    url = publish_dashboard(poll)
+
+    objects = published_objects()
+    names = sorted(objects)
+    assert names[2:] == ["polls/fruit/config.json", "polls/fruit/index.html"]
+    script, stylesheet = names[0], names[1]
+    assert script.startswith("assets/dashboard-") and script.endswith(".js")
+    assert stylesheet.startswith("assets/style-") and stylesheet.endswith(".css")
+    expected = {
+        script: ("text/javascript; charset=utf-8", LONG_CACHE),
+        stylesheet: ("text/css; charset=utf-8", LONG_CACHE),
+        "polls/fruit/config.json": ("application/json", SHORT_CACHE),
+        "polls/fruit/index.html": ("text/html; charset=utf-8", SHORT_CACHE),
+    }
+    for name, (content_type, cache) in expected.items():
+        assert (objects[name]["ContentType"], objects[name]["CacheControl"]) == (
+            content_type,
+            cache,
+        ), name
+    secrets = [
+        DEV_TWILIO_AUTH_TOKEN,
+        DEV_VOTER_HASH_KEY,
+        PORTAL_KEY_ID,
+        PORTAL_SECRET,
+        settings.SECRET_KEY,
+    ]
+    for name, obj in objects.items():
+        for secret in secrets:
+            assert secret.encode() not in obj["Body"], f"{name} leaks a secret"
+    page = objects["polls/fruit/index.html"]["Body"].decode()
+    assert f"../../{script}" in page and f"../../{stylesheet}" in page
+    assert "Best &lt;fruit&gt;?" in page
+    config = json.loads(objects["polls/fruit/config.json"]["Body"])
+    assert config["identityPoolId"] == dashboard_settings.DASHBOARD_IDENTITY_POOL_ID
+    assert (config["pollId"], config["table"], config["keyword"]) == (
+        "fruit",
+        settings.AGGREGATES_TABLE,
+        "FRUIT",
+    )
+    assert [c["code"] for c in config["categories"]] == ["A", "B"]
+    # Anyone may read the page, as a browser would, without credentials.
+    with urllib.request.urlopen(url) as response:
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_republishing_replaces_the_page_and_keeps_one_copy_of_each_asset(dashboard_settings, poll):
+    publish_dashboard(poll)
+    Poll.objects.filter(pk=poll.pk).update(status=PollStatus.CLOSED)
+    poll.refresh_from_db()
+
+    publish_dashboard(poll)
+
+    objects = published_objects()
+    assert len(objects) == 4
+    assert json.loads(objects["polls/fruit/config.json"]["Body"])["status"] == "closed"
+
+
+def test_publish_command_prints_the_url_and_names_problems(dashboard_settings, poll, capsys):
+    call_command("publish_dashboard", "fruit")
+    assert capsys.readouterr().out.strip().endswith("/polls/fruit/index.html")
+
+    dashboard_settings.DASHBOARD_BUCKET = "no-such-bucket"
+    with pytest.raises(CommandError, match="bucket 'no-such-bucket' does not exist"):
+        call_command("publish_dashboard", "fruit")
+    dashboard_settings.DASHBOARD_IDENTITY_POOL_ID = ""
+    with pytest.raises(CommandError, match="DASHBOARD_IDENTITY_POOL_ID"):
+        call_command("publish_dashboard", "fruit")
+    with pytest.raises(CommandError, match="no poll with the slug"):
+        call_command("publish_dashboard", "nope")
