@@ -22,13 +22,22 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy.api_gateway import ApiGateway
 from deploy.local_resources import create_local_resources, resource_environment
+from deploy.snapshot import (
+    SNAPSHOT_INTERVAL,
+    load_snapshot,
+    rebuild_aggregates,
+    save_snapshot,
+    write_items,
+)
 from deploy.stream_poller import StreamPoller
 from deploy.template import tally_stream_mapping
 
@@ -59,12 +68,17 @@ class LocalBackend:
     api_port: int = 3000
     host: str = "127.0.0.1"
     batching_window: float = LOCAL_BATCHING_WINDOW
+    # Where to keep the tables across restarts (deploy/snapshot.py); None: in memory only.
+    snapshot: Path | None = None
     api: ApiGateway = field(init=False)
     poller: StreamPoller = field(init=False)
+    _stopping: threading.Event = field(init=False, default_factory=threading.Event)
 
     def start(self) -> None:
         os.environ.update(resource_environment())
         resources = create_local_resources(self.endpoint_url, self.region)
+        self._dynamodb = boto3.client("dynamodb", region_name=self.region)
+        restored = self._restore()
         os.environ["FAILURE_QUEUE_URL"] = resources.failure_queue_url
         os.environ["DASHBOARD_IDENTITY_POOL_ID"] = resources.identity_pool_id
         ingest = importlib.import_module("lambdas.ingest.handler")
@@ -87,17 +101,64 @@ class LocalBackend:
             bisect=mapping.bisect,
             max_retries=mapping.max_retries,
             on_failure=send_to_failure_queue,
+            # After a restore the stream holds the restore's own writes: skip them.
+            starting_position="LATEST" if restored else "TRIM_HORIZON",
         )
-        self.api.start()
         self.poller.start()
+        self.api.start()
+        if self.snapshot is not None:
+            threading.Thread(target=self._save_periodically, name="snapshots", daemon=True).start()
 
     @property
     def webhook_url(self) -> str:
         return f"{self.api.url}/sms"
 
     def stop(self) -> None:
-        self.poller.stop()
+        """Stop taking texts, count what is in the stream, then save the tables."""
+        self._stopping.set()
         self.api.stop()
+        self.poller.stop()
+        self.poller.drain()
+        self._save()
+
+    def _snapshot_tables(self) -> dict[str, str]:
+        return {"config": os.environ["CONFIG_TABLE"], "votes": os.environ["VOTES_TABLE"]}
+
+    def _restore(self) -> bool:
+        if self.snapshot is None:
+            return False
+        saved = load_snapshot(self.snapshot)
+        if not saved:
+            return False
+        for role, table in self._snapshot_tables().items():
+            write_items(self._dynamodb, table, saved.get(role, []))
+        polls = rebuild_aggregates(
+            self._dynamodb,
+            os.environ["AGGREGATES_TABLE"],
+            saved.get("votes", []),
+            datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
+        logger.info(
+            "restored %d votes of %d polls from %s",
+            len(saved.get("votes", [])),
+            polls,
+            self.snapshot,
+        )
+        return True
+
+    def _save(self) -> None:
+        if self.snapshot is None:
+            return
+        try:
+            count = save_snapshot(self._dynamodb, self._snapshot_tables(), self.snapshot)
+        except (OSError, BotoCoreError, ClientError) as error:
+            logger.error("could not save the snapshot %s: %s", self.snapshot, error)
+        else:
+            logger.info("saved %d items to %s", count, self.snapshot)
+
+    def _save_periodically(self) -> None:
+        while not self._stopping.wait(SNAPSHOT_INTERVAL):
+            self._save()
 
 
 def _emulator_environment(endpoint_url: str, region: str) -> None:
@@ -146,7 +207,14 @@ def main() -> int:
     except OSError as error:
         print(f"cannot start the AWS emulator on {endpoint}: {error}", file=sys.stderr)
         return 1
-    backend = LocalBackend(endpoint, region, api_port=api_port, host=host)
+    snapshot = os.environ.get("TEXTVOTE_SNAPSHOT", str(ROOT / "data" / "emulator-snapshot.json"))
+    backend = LocalBackend(
+        endpoint,
+        region,
+        api_port=api_port,
+        host=host,
+        snapshot=Path(snapshot) if snapshot else None,
+    )
     portal: subprocess.Popen[bytes] | None = None
     stopping = threading.Event()
 

@@ -85,6 +85,7 @@ class StreamPoller:
         on_failure: FailureSink = log_failure,
         idle_interval: float = 0.1,
         retry_backoff: float = 0.05,
+        starting_position: str = "TRIM_HORIZON",
     ) -> None:
         self._streams = streams
         self._stream_arn = stream_arn
@@ -97,6 +98,7 @@ class StreamPoller:
         self._on_failure = on_failure
         self._idle_interval = idle_interval
         self._retry_backoff = retry_backoff
+        self._starting_position = starting_position
         self._shards: dict[str, _Shard] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,6 +112,13 @@ class StreamPoller:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def drain(self) -> int:
+        """After stop(): deliver everything still in the stream; returns how many records."""
+        delivered = 0
+        while batch := self.poll_once():
+            delivered += batch
+        return delivered
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -138,6 +147,9 @@ class StreamPoller:
         return {shard_id: shard.checkpoint for shard_id, shard in self._shards.items()}
 
     def _discover_shards(self) -> None:
+        # The starting position applies to the shards open at start; a child shard found
+        # later is read from its beginning, after its parent, as Lambda does.
+        position = self._starting_position if not self._shards else "TRIM_HORIZON"
         description = self._streams.describe_stream(StreamArn=self._stream_arn)
         for shard in description["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
@@ -147,7 +159,9 @@ class StreamPoller:
             if parent in self._shards and self._shards[parent].iterator is not None:
                 continue  # a child starts after its parent is drained, keeping per-key order
             iterator = self._streams.get_shard_iterator(
-                StreamArn=self._stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                StreamArn=self._stream_arn,
+                ShardId=shard_id,
+                ShardIteratorType=position,
             )["ShardIterator"]
             self._shards[shard_id] = _Shard(shard_id, iterator)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import urllib.parse
+from collections import Counter
 from typing import Any
 
 import boto3
@@ -14,6 +17,7 @@ from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN
 from deploy.send_vote import twilio_params
 from lambdas.shared import keys
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
+from lambdas.shared.counting import UncountableVote, counted_attributes, counters
 
 DEMO_NUMBER = "+15005550006"
 WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"
@@ -96,3 +100,29 @@ def aggregate(poll_id: str = "demo") -> dict[str, Any]:
         )
         .get("Item", {})
     )
+
+
+def counted_from_votes(poll_id: str = "demo") -> dict[str, int]:
+    """What a count of the votes table gives, with the tally's own counting rule."""
+    totals: Counter[str] = Counter()
+    for item in vote_items(poll_id):
+        with contextlib.suppress(UncountableVote):
+            totals.update(counters(item))
+    return {name: n for name, n in totals.items() if n}
+
+
+def assert_totals_equal_votes(poll_id: str = "demo") -> None:
+    stored = {name: n for name, n in counted_attributes(aggregate(poll_id)).items() if n}
+    assert stored == counted_from_votes(poll_id)
+
+
+def failure_queue_messages() -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    messages = []
+    while True:
+        response = sqs.receive_message(
+            QueueUrl=os.environ["FAILURE_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        if not response.get("Messages"):
+            return messages
+        messages += [json.loads(message["Body"]) for message in response["Messages"]]

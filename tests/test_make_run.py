@@ -47,15 +47,41 @@ def export_results(environment: dict[str, str]) -> str:
     ).stdout
 
 
+def start_stack(environment: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "deploy.local_stack"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop_with_ctrl_c(stack: subprocess.Popen) -> str:
+    stack.send_signal(signal.SIGINT)
+    output, _ = stack.communicate(timeout=60)
+    assert stack.returncode == 0, output
+    assert "Traceback" not in output
+    return output
+
+
 @pytest.mark.slow
-def test_local_stack_counts_a_signed_vote_and_stops_on_ctrl_c(tmp_path):
+def test_local_stack_counts_a_signed_vote_stops_on_ctrl_c_and_keeps_it(tmp_path):
     ports = {name: free_port() for name in ("MOTO", "API", "PORTAL")}
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))},
         **{f"TEXTVOTE_{name}_PORT": str(port) for name, port in ports.items()},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "TEXTVOTE_SNAPSHOT": str(tmp_path / "emulator-snapshot.json"),
     }
-    for name in ("CONFIG_TABLE", "VOTES_TABLE", "AGGREGATES_TABLE", "FAILURE_QUEUE_URL"):
+    for name in (
+        "CONFIG_TABLE",
+        "VOTES_TABLE",
+        "AGGREGATES_TABLE",
+        "FAILURE_QUEUE_URL",
+        "DASHBOARD_IDENTITY_POOL_ID",
+    ):
         environment.pop(name, None)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
@@ -64,19 +90,13 @@ def test_local_stack_counts_a_signed_vote_and_stops_on_ctrl_c(tmp_path):
         check=True,
         capture_output=True,
     )
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "deploy.local_stack"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    portal = f"http://127.0.0.1:{ports['PORTAL']}/admin/login/"
+    client_env = {**environment, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['MOTO']}"}
+    webhook = f"http://127.0.0.1:{ports['API']}/sms"
+    stack = start_stack(environment)
     try:
-        wait_for(f"http://127.0.0.1:{ports['PORTAL']}/admin/login/", stack)
-        client_env = {**environment, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['MOTO']}"}
+        wait_for(portal, stack)
         before = export_results(client_env)
-        webhook = f"http://127.0.0.1:{ports['API']}/sms"
 
         assert send_vote(["B", "--from", "+15557654321", "--url", webhook]) == 0
         deadline = time.monotonic() + 2
@@ -86,10 +106,13 @@ def test_local_stack_counts_a_signed_vote_and_stops_on_ctrl_c(tmp_path):
         assert "code,label,votes" in before
         assert before.splitlines()[2].endswith(",0")
         assert export_results(client_env).splitlines()[2].endswith(",1")
-        assert send_vote(["B", "--url", webhook]) == 0
     finally:
-        stack.send_signal(signal.SIGINT)
-        output, _ = stack.communicate(timeout=30)
-    assert stack.returncode == 0, output
+        output = stop_with_ctrl_c(stack)
     assert "Send a signed test vote" in output
-    assert "Traceback" not in output
+
+    restarted = start_stack(environment)
+    try:
+        wait_for(portal, restarted)
+        assert export_results(client_env).splitlines()[2].endswith(",1")
+    finally:
+        stop_with_ctrl_c(restarted)

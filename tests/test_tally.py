@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 
 from lambdas.shared import keys
 from lambdas.tally.deltas import PoisonRecord, batch_deltas, contribution
 from lambdas.tally.handler import TARGETS, Targets, tally
-from tests.helpers import aggregate, dynamodb
+from tests.helpers import aggregate, dynamodb, failure_queue_messages
 
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 _sequence = iter(range(10**20, 10**21))
@@ -39,14 +36,6 @@ def voter(n: int) -> str:
 
 def run(records: list[dict], targets: Targets = TARGETS) -> dict:
     return tally(records, targets, NOW)
-
-
-def failure_queue_messages() -> list[dict]:
-    sqs = boto3.client("sqs")
-    response = sqs.receive_message(
-        QueueUrl=os.environ["FAILURE_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=0
-    )
-    return [json.loads(message["Body"]) for message in response.get("Messages", [])]
 
 
 def counts(poll: str = "demo") -> dict[str, int]:

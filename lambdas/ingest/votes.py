@@ -16,6 +16,9 @@ from lambdas.shared import keys
 
 # Concurrent changes by one voter (two texts in flight) lose the race at most this many times.
 MAX_CHANGE_ATTEMPTS = 3
+# Twilio retries a message once, about 15 s later: remembering a voter's last few replaced
+# MessageSids is plenty to recognise a late retry, and keeps the item small.
+REMEMBERED_SIDS = 10
 
 
 class VoteResult(StrEnum):
@@ -74,12 +77,19 @@ def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -
     for _attempt in range(MAX_CHANGE_ATTEMPTS):
         stored_sid = stored.get(keys.VOTE_MESSAGE_SID, {}).get("S", "")
         stored_category = stored.get(keys.VOTE_CATEGORY, {}).get("S", "")
+        earlier = [sid["S"] for sid in stored.get(keys.VOTE_EARLIER_SIDS, {}).get("L", [])]
         if stored_sid == ballot.message_sid:
+            result = VoteResult.CHANGED if earlier else VoteResult.REPLAYED
+            return Recorded(result, stored_category)
+        if ballot.message_sid in earlier:
+            # A late retry of a message this vote has since replaced: the newer one stands.
             return Recorded(VoteResult.REPLAYED, stored_category)
         if not allow_change or stored_category == ballot.category:
             return Recorded(VoteResult.DUPLICATE, stored_category)
         try:
-            _move_vote(dynamodb, table, item, stored_sid)
+            replaced = [*earlier, stored_sid][-REMEMBERED_SIDS:]
+            changed = {**item, keys.VOTE_EARLIER_SIDS: {"L": [{"S": sid} for sid in replaced]}}
+            _move_vote(dynamodb, table, changed, stored_sid)
             return Recorded(VoteResult.CHANGED, ballot.category)
         except dynamodb.exceptions.ConditionalCheckFailedException as error:
             stored = error.response.get("Item", {})

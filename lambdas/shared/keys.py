@@ -31,6 +31,9 @@ VOTE_MESSAGE_SID = "message_sid"
 VOTE_RECEIVED_AT = "received_at"
 VOTE_COUNTRY = "country"
 VOTE_STATE = "state"
+# On a changed vote: the MessageSids it replaced (the latest few), so a late Twilio retry of
+# an earlier message changes nothing, and a retry of the change gets the "changed" reply.
+VOTE_EARLIER_SIDS = "earlier_sids"
 
 # Aggregate item attributes: flat, so an `ADD` creates a counter on first use and no item ever
 # needs initialising before the first vote (nested maps would).

@@ -1,0 +1,99 @@
+"""Keeping `make run`'s data across restarts: moto holds everything in memory only.
+
+What is saved: every item of the config and votes tables, as DynamoDB JSON, written
+atomically (temporary file, then rename) on a clean stop and every `SNAPSHOT_INTERVAL`
+seconds. The aggregates are not saved: on restore they are rebuilt from the restored votes
+with the tally's own counting rule, so they are exact even if the snapshot caught votes the
+tally had not counted yet. The stream poller then starts at the stream's end, so the restore's
+own writes are not counted a second time.
+
+Limits: a crash (not a clean stop) loses the votes of at most the last interval; the failure
+queue's messages and the dashboard objects are not saved (make run republishes the demo
+poll's page); snapshots are meant for demos and development, not for large polls (every save
+scans the tables through the emulator).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from lambdas.shared import keys
+from lambdas.shared.counting import UncountableVote, counters
+
+logger = logging.getLogger("textvote.snapshot")
+
+SNAPSHOT_INTERVAL = 30.0
+SNAPSHOT_FORMAT = 1
+BATCH_WRITE_LIMIT = 25
+
+
+def scan_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+        items.extend(page["Items"])
+    return items
+
+
+def save_snapshot(dynamodb: Any, tables: dict[str, str], path: Path) -> int:
+    """Write the items of `tables` (role -> table name) to `path`; returns the item count."""
+    snapshot = {
+        "format": SNAPSHOT_FORMAT,
+        "tables": {role: scan_items(dynamodb, table) for role, table in tables.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
+    ) as stream:
+        json.dump(snapshot, stream)
+    os.replace(stream.name, path)
+    return sum(len(items) for items in snapshot["tables"].values())
+
+
+def load_snapshot(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """role -> items; an unreadable snapshot is reported and ignored, never half-restored."""
+    try:
+        snapshot = json.loads(path.read_text(encoding="utf-8"))
+        if snapshot.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unknown snapshot format {snapshot.get('format')!r}")
+        return {role: list(items) for role, items in snapshot["tables"].items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        logger.error("ignoring unreadable snapshot %s: %s", path, error)
+        return {}
+
+
+def write_items(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
+    for start in range(0, len(items), BATCH_WRITE_LIMIT):
+        requests = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
+        while requests:
+            requests = dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems")
+
+
+def rebuild_aggregates(
+    dynamodb: Any, aggregates_table: str, votes: list[dict[str, Any]], updated_at: str
+) -> int:
+    """Write each poll's aggregate item from its votes; returns the number of polls."""
+    by_poll: dict[str, Counter[str]] = defaultdict(Counter)
+    for vote in votes:
+        try:
+            poll_id, _shard = keys.split_vote_partition(vote[keys.PARTITION_KEY]["S"])
+            by_poll[poll_id].update(counters(vote))
+        except (keys.MalformedKey, UncountableVote, KeyError):
+            logger.error("not counting an unreadable vote item while rebuilding totals")
+    items = [
+        {
+            **keys.aggregate_key(poll_id),
+            keys.AGGREGATE_UPDATED_AT: {"S": updated_at},
+            **{name: {"N": str(n)} for name, n in counts.items()},
+        }
+        for poll_id, counts in by_poll.items()
+    ]
+    write_items(dynamodb, aggregates_table, items)
+    return len(items)
