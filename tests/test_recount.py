@@ -8,45 +8,15 @@ from io import StringIO
 import boto3
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from deploy.stream_poller import StreamPoller
-from lambdas.ingest import handler as ingest
 from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus
-from lambdas.tally import handler as tally
-from polls.models import Category, Poll
-from polls.services.config_push import push_config
-from tests.helpers import WEBHOOK_URL, aggregate, signed_event, sms
+from polls.models import Poll
+from tests.helpers import aggregate
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def counted_poll(aws, monkeypatch) -> Poll:
-    """An open poll with 5 votes stored by the ingest and applied by the tally."""
-    owner = User.objects.create(username="owner")
-    poll = Poll.objects.create(
-        owner=owner,
-        slug="demo",
-        question="Fruit?",
-        number="+15005550006",
-        status=PollStatus.OPEN,
-    )
-    for order, (code, label) in enumerate([("A", "Apples"), ("B", "Bananas")]):
-        Category.objects.create(poll=poll, code=code, label=label, order=order)
-    push_config(poll)
-    monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
-    for n, code in enumerate("AABBB"):
-        response = ingest.handler(signed_event(sms(code, sender=f"+1555000{n:04d}")), None)
-        assert response["statusCode"] == 200
-    poller = StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler)
-    while poller.poll_once():
-        pass
-    assert keys.counts_from_aggregate(aggregate()) == {"A": 2, "B": 3}
-    return poll
 
 
 def recount(*options: str) -> str:

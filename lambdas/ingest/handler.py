@@ -89,7 +89,7 @@ def handle(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     return _twiml(reply)
 
 
-def answer(message: TwilioMessage, received_at: str, now: datetime) -> str | None:
+def answer(message: TwilioMessage, received_at: datetime, now: datetime) -> str | None:
     """The reply text for a verified message (None: no reply), recording its vote if it is one."""
     poll = parsing.select_poll(config.polls_for(message.to), message.body)
     if poll is None:
@@ -115,17 +115,21 @@ def answer(message: TwilioMessage, received_at: str, now: datetime) -> str | Non
     return _record(poll, message, outcome.code, received_at)
 
 
-def _record(poll: PollConfig, message: TwilioMessage, code: str, received_at: str) -> str | None:
+def _record(
+    poll: PollConfig, message: TwilioMessage, code: str, received_at: datetime
+) -> str | None:
+    secret = secrets.get(VOTER_HASH_KEY_PARAMETER).encode()
     ballot = Ballot(
         poll_id=poll.poll_id,
-        voter_key=voter_key(
-            secrets.get(VOTER_HASH_KEY_PARAMETER).encode(), poll.poll_id, message.sender
-        ),
+        voter_key=voter_key(secret, poll.poll_id, message.sender, poll.voter_key_version),
         category=code,
         message_sid=message.message_sid,
-        received_at=received_at,
+        received_at=received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         country=message.country,
         state=message.state,
+        expires_at=None
+        if poll.retention_days is None
+        else int(received_at.timestamp()) + poll.retention_days * 86400,
     )
     recorded = record_vote(dynamodb, VOTES_TABLE, ballot, allow_change=poll.allow_vote_change)
     _log(recorded.result.value, message=message, poll=poll.poll_id, category=recorded.category)
@@ -135,10 +139,9 @@ def _record(poll: PollConfig, message: TwilioMessage, code: str, received_at: st
     return render(poll, reply, recorded.category)
 
 
-def _received_at(event: dict[str, Any], now: datetime) -> str:
+def _received_at(event: dict[str, Any], now: datetime) -> datetime:
     epoch_ms = (event.get("requestContext") or {}).get("timeEpoch")
-    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC) if isinstance(epoch_ms, int) else now
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC) if isinstance(epoch_ms, int) else now
 
 
 def _twiml(text: str | None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class Ballot:
     received_at: str
     country: str = ""
     state: str = ""
+    expires_at: int | None = None  # epoch seconds, for the table's TTL
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def vote_item(ballot: Ballot) -> dict[str, dict[str, str]]:
         item[keys.VOTE_COUNTRY] = {"S": ballot.country}
     if ballot.state:
         item[keys.VOTE_STATE] = {"S": ballot.state}
+    if ballot.expires_at is not None:
+        item[keys.VOTE_EXPIRES_AT] = {"N": str(ballot.expires_at)}
     return item
 
 

@@ -55,6 +55,12 @@ class PollConfig:
     # Reply templates by name (see lambdas.shared.replies); missing names use the defaults.
     replies: dict[str, str] = field(default_factory=dict)
     version: int = 0
+    # Votes are deleted by DynamoDB's TTL this many days after they arrive (None: kept until
+    # purged). Deleting a vote this way, or by a purge, does not change the totals.
+    retention_days: int | None = None
+    # Part of the voter keys' HMAC input: a new version gives the poll's voters new,
+    # unlinkable keys (only sensible before the first vote or after a purge).
+    voter_key_version: int = 1
 
     def voting_state(self, now: datetime) -> VotingState:
         if self.status == PollStatus.DRAFT:
@@ -88,6 +94,8 @@ class PollConfig:
                 "confirm_votes": self.confirm_votes,
                 "replies": self.replies,
                 "version": self.version,
+                "retention_days": self.retention_days,
+                "voter_key_version": self.voter_key_version,
                 "categories": [
                     {"code": c.code, "label": c.label, "aliases": list(c.aliases)}
                     for c in self.categories
@@ -113,6 +121,8 @@ class PollConfig:
                 confirm_votes=bool(raw.get("confirm_votes", True)),
                 replies={str(k): str(v) for k, v in (raw.get("replies") or {}).items()},
                 version=int(raw.get("version", 0)),
+                retention_days=_optional_int(raw.get("retention_days")),
+                voter_key_version=int(raw.get("voter_key_version", 1)),
                 categories=tuple(
                     CategoryConfig(
                         code=str(c["code"]),
@@ -124,6 +134,10 @@ class PollConfig:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise InvalidConfig(f"unreadable poll configuration: {error!r}") from error
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
 
 
 def _time_to_json(value: datetime | None) -> str | None:

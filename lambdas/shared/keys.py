@@ -34,6 +34,13 @@ VOTE_STATE = "state"
 # On a changed vote: the MessageSids it replaced (the latest few), so a late Twilio retry of
 # an earlier message changes nothing, and a retry of the change gets the "changed" reply.
 VOTE_EARLIER_SIDS = "earlier_sids"
+# Epoch seconds after which DynamoDB's TTL deletes the vote (the template's TTL attribute).
+VOTE_EXPIRES_AT = "expires_at"
+# Set by a purge just before it deletes the vote: such a deletion leaves the totals alone.
+VOTE_PURGED = "purged"
+# Who DynamoDB names as the deleter of an item whose TTL expired (a stream record's
+# userIdentity.principalId).
+TTL_DELETER = "dynamodb.amazonaws.com"
 
 # Aggregate item attributes: flat, so an `ADD` creates a counter on first use and no item ever
 # needs initialising before the first vote (nested maps would).

@@ -15,8 +15,10 @@ import hmac
 VOTER_KEY_HEX_CHARS = 32
 
 
-def voter_key(secret: bytes, poll_id: str, phone_number: str) -> str:
-    message = f"{poll_id}\n{phone_number}".encode()
+def voter_key(secret: bytes, poll_id: str, phone_number: str, key_version: int = 1) -> str:
+    # Version 1 keeps the original input, so keys stored before versions existed still match.
+    prefix = poll_id if key_version == 1 else f"{poll_id}\n{key_version}"
+    message = f"{prefix}\n{phone_number}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:VOTER_KEY_HEX_CHARS]
 
 

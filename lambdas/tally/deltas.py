@@ -63,6 +63,13 @@ def _counters(image: dict[str, Any] | None) -> Counter[str]:
         raise PoisonRecord(str(error)) from None
 
 
+def _is_retention(record: dict[str, Any]) -> bool:
+    """A deletion by a purge (which marks the vote first) or by the table's TTL."""
+    old_image = record["dynamodb"].get("OldImage") or {}
+    deleter = (record.get("userIdentity") or {}).get("principalId")
+    return keys.VOTE_PURGED in old_image or deleter == keys.TTL_DELETER
+
+
 def contribution(record: dict[str, Any]) -> tuple[str, Contribution]:
     """(poll id, what this record changes); PoisonRecord if it can never be applied."""
     try:
@@ -81,6 +88,8 @@ def contribution(record: dict[str, Any]) -> tuple[str, Contribution]:
         raise PoisonRecord(f"{event_name} record without the images it needs")
     old = _counters(change.get("OldImage")) if event_name != "INSERT" else Counter()
     new = _counters(change.get("NewImage")) if event_name != "REMOVE" else Counter()
+    if event_name == "REMOVE" and _is_retention(record):
+        old = Counter()  # data retention removed the vote, not the voter: it still counts
     new.subtract(old)
     return poll_id, Contribution(
         shard=shard,

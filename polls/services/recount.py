@@ -22,6 +22,7 @@ from lambdas.shared import keys
 from lambdas.shared.config_doc import VotingState
 from lambdas.shared.counting import UncountableVote, counted_attributes, counters
 from polls.services import aws
+from polls.services.retention import PURGED_AT
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -84,6 +85,11 @@ def recount(poll: Poll) -> Recount:
     """Count the votes, then read the aggregate; record the outcome on the poll."""
     counted, uncountable = count_votes(poll.slug)
     item = _aggregate(poll.slug)
+    if PURGED_AT in item:
+        raise RecountError(
+            f"the votes were purged ({item[PURGED_AT]['S'][:16]} UTC) and the totals are "
+            "final: there is nothing left to recount them against"
+        )
     result = Recount(
         counted=dict(counted),
         stored=counted_attributes(item),

@@ -1,0 +1,34 @@
+"""Delete a closed poll's votes (voter keys, message ids, origins), keeping its totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from polls.models import Poll
+from polls.services.retention import PurgeError, purge_votes
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete every vote of the closed poll SLUG from the votes table. The totals, timeline "
+        "and regions stay; export the votes first if you need them (export_votes)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+
+    def handle(self, *args: Any, slug: str, yes: bool, **options: Any) -> None:
+        try:
+            poll = Poll.objects.get(slug=slug)
+        except Poll.DoesNotExist:
+            raise CommandError(f"there is no poll with the slug {slug!r}") from None
+        if not yes:
+            raise CommandError("purging votes cannot be undone: run again with --yes")
+        try:
+            purged = purge_votes(poll)
+        except PurgeError as error:
+            raise CommandError(f"the votes of {slug!r} were not purged: {error}") from None
+        self.stdout.write(f"purged {purged} votes of {slug!r}; its totals are unchanged")

@@ -1,0 +1,77 @@
+"""Data retention: deleting a poll's votes once its results are final, keeping the totals.
+
+Each vote is first marked `purged`, then deleted: the tally sees the deletion's old image
+carries the mark and leaves the totals alone (lambdas/tally/deltas.py). A vote whose delete
+failed after the mark keeps a TTL of now, so DynamoDB removes it anyway. The aggregate item
+records when the purge happened, and recount refuses from then on: there is nothing left to
+count the totals against.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.utils import timezone
+
+from lambdas.shared import keys
+from lambdas.shared.config_doc import VotingState
+from polls.services import aws
+
+if TYPE_CHECKING:
+    from polls.models import Poll
+
+PURGED_AT = "purged_at"
+
+
+class PurgeError(aws.ServiceError):
+    pass
+
+
+def purge_votes(poll: Poll) -> int:
+    """Delete every vote of a poll that no longer takes votes; returns how many."""
+    if poll.to_config().voting_state(timezone.now()) == VotingState.ACCEPTING:
+        raise PurgeError("the poll still takes votes: close it before purging its votes")
+    client = aws.dynamodb()
+    table = settings.VOTES_TABLE
+    purged = 0
+    try:
+        for partition in keys.vote_partitions(poll.slug):
+            pages = client.get_paginator("query").paginate(
+                TableName=table,
+                KeyConditionExpression="#pk = :pk",
+                ProjectionExpression="#pk, #sk",
+                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+                ExpressionAttributeValues={":pk": {"S": partition}},
+            )
+            for page in pages:
+                for key in page["Items"]:
+                    _purge_one(client, table, key)
+                    purged += 1
+        client.update_item(
+            TableName=settings.AGGREGATES_TABLE,
+            Key=keys.aggregate_key(poll.slug),
+            UpdateExpression="SET #purged = :now",
+            ExpressionAttributeNames={"#purged": PURGED_AT},
+            ExpressionAttributeValues={":now": {"S": timezone.now().isoformat()}},
+        )
+    except aws.AWS_ERRORS as error:
+        raise PurgeError(aws.describe(error, "votes", table)) from None
+    return purged
+
+
+def _purge_one(client: aws.Client, table: str, key: dict[str, dict[str, str]]) -> None:
+    client.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #purged = :yes, #expires = :now",
+        ConditionExpression="attribute_exists(#pk)",
+        ExpressionAttributeNames={
+            "#purged": keys.VOTE_PURGED,
+            "#expires": keys.VOTE_EXPIRES_AT,
+            "#pk": keys.PARTITION_KEY,
+        },
+        ExpressionAttributeValues={":yes": {"BOOL": True}, ":now": {"N": str(int(time.time()))}},
+    )
+    client.delete_item(TableName=table, Key=key)

@@ -1,0 +1,98 @@
+"""Data retention: purging a closed poll's votes keeps its totals; TTL; voter-key versions."""
+
+from __future__ import annotations
+
+import os
+from io import StringIO
+
+import boto3
+import pytest
+from django.core.management import CommandError, call_command
+
+from deploy.local_resources import DEV_VOTER_HASH_KEY
+from deploy.stream_poller import StreamPoller
+from lambdas.ingest import handler as ingest
+from lambdas.shared import keys
+from lambdas.shared.config_doc import PollStatus
+from lambdas.shared.voters import voter_key
+from lambdas.tally import handler as tally
+from lambdas.tally.deltas import contribution
+from polls.models import Poll
+from tests.helpers import (
+    WEBHOOK_URL,
+    aggregate,
+    demo_poll,
+    put_poll,
+    signed_event,
+    sms,
+    vote_items,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def purge(*options: str) -> str:
+    out = StringIO()
+    call_command("purge_votes", "demo", *options, stdout=out)
+    return out.getvalue()
+
+
+def test_purge_deletes_the_votes_and_keeps_the_totals(counted_poll, aws):
+    with pytest.raises(CommandError, match="--yes"):
+        purge()
+    with pytest.raises(CommandError, match="still takes votes"):
+        purge("--yes")
+    Poll.objects.filter(pk=counted_poll.pk).update(status=PollStatus.CLOSED)
+    counted_poll.refresh_from_db()
+    before = {k: v for k, v in aggregate().items() if not k.startswith(("wm:", "updated_at"))}
+
+    assert "purged 5 votes" in purge("--yes")
+    StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler).drain()
+
+    assert vote_items() == []
+    after = {k: v for k, v in aggregate().items() if not k.startswith(("wm:", "updated_at"))}
+    assert after.pop("purged_at")
+    assert after == before
+    with pytest.raises(CommandError, match="purged"):
+        call_command("recount", "demo", stdout=StringIO())
+
+
+def test_a_ttl_deletion_leaves_the_totals_alone():
+    key = keys.vote_key("demo", f"{1:032x}")
+    image = {**key, keys.VOTE_CATEGORY: {"S": "A"}}
+    removal = {
+        "eventName": "REMOVE",
+        "dynamodb": {"Keys": key, "SequenceNumber": "9", "OldImage": image},
+    }
+    by_ttl = {**removal, "userIdentity": {"type": "Service", "principalId": keys.TTL_DELETER}}
+
+    assert contribution(removal)[1].counts == {"n:A": -1, "total": -1, "r:": -1}
+    assert contribution(by_ttl)[1].counts == {}
+
+
+def test_votes_of_a_poll_with_retention_carry_their_expiry(aws, monkeypatch):
+    monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
+    put_poll(demo_poll(retention_days=30))
+    event = signed_event(sms("A"))
+
+    assert ingest.handler(event, None)["statusCode"] == 200
+
+    (item,) = vote_items()
+    received = event["requestContext"]["timeEpoch"] // 1000
+    assert int(item[keys.VOTE_EXPIRES_AT]["N"]) == received + 30 * 86400
+    description = boto3.client("dynamodb").describe_time_to_live(
+        TableName=os.environ["VOTES_TABLE"]
+    )["TimeToLiveDescription"]
+    assert description == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+
+
+def test_a_new_voter_key_version_gives_new_unlinkable_keys(aws, monkeypatch):
+    monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
+    put_poll(demo_poll(voter_key_version=2))
+
+    ingest.handler(signed_event(sms("A", sender="+15550700001")), None)
+
+    (item,) = vote_items()
+    secret = DEV_VOTER_HASH_KEY.encode()
+    assert item["sk"]["S"] == voter_key(secret, "demo", "+15550700001", key_version=2)
+    assert item["sk"]["S"] != voter_key(secret, "demo", "+15550700001")
