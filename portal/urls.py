@@ -2,9 +2,12 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from portal.login_throttle import ThrottledAdminLoginForm
+
 admin.site.site_header = "TextVote"
 admin.site.site_title = "TextVote"
 admin.site.index_title = "Polls and organisers"
+admin.site.login_form = ThrottledAdminLoginForm
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
