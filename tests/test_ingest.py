@@ -187,7 +187,7 @@ def test_vote_change_moves_the_vote_when_the_poll_allows_it(aws):
     [
         ({"status": PollStatus.CLOSED}, "is closed"),
         ({"status": PollStatus.DRAFT}, "has not opened yet"),
-        ({"opens_at": NOW + timedelta(minutes=5)}, "has not opened yet"),
+        ({"opens_at": NOW + timedelta(days=1)}, "has not opened yet"),
         ({"closes_at": NOW - timedelta(seconds=1)}, "is closed"),
     ],
 )
