@@ -1,57 +1,56 @@
-"""The organisers' portal: polls with their categories, pushed to DynamoDB on save.
+"""The organisers' portal: polls with their categories, and what the admin shows of them.
 
-Organisers are staff users who see and change only their own polls; superusers see all.
+Organisers are staff users who see and change only their own polls (organisers.polls_of);
+superusers see all. What the actions and a poll's buttons do is in admin_actions; the AWS and
+Twilio work in polls/services.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
-from django.forms import BaseInlineFormSet, ModelForm, TextInput, ValidationError
-from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from lambdas.shared.config_doc import PollStatus
+from lambdas.shared.config_doc import PollStatus, VotingState
+from polls import admin_actions
+from polls.forms import CategoryForm, CategoryFormSet
 from polls.models import REPLY_FIELDS, Category, Poll
-from polls.services.config_push import PushError, push_config, withdraw_config
-from polls.services.results import ResultsError, read_results
-from polls.validation import find_clashes, split_aliases
+from polls.organisers import polls_of
+from polls.services import lifecycle
+from polls.services.config_push import PushError, has_unpushed_changes, withdraw_config
+from polls.services.dashboard import public_url
+from polls.services.results import ResultsError, read_results, read_totals, results_document
 
-MIN_CATEGORIES_TO_OPEN = 2
 PLACEHOLDER_HELP = (
     "Blank fields send the default text. Placeholders: {label} and {code} (the vote's "
     "category), {question}, {choices} (codes with labels), {codes}."
 )
-
-
-class CategoryFormSet(BaseInlineFormSet):
-    def clean(self) -> None:
-        super().clean()
-        forms = [
-            form for form in self.forms if form.cleaned_data and not self._should_delete_form(form)
-        ]
-        rows = [
-            (form.cleaned_data.get("code", ""), split_aliases(form.cleaned_data.get("aliases", "")))
-            for form in forms
-        ]
-        for clash in find_clashes(rows, keyword=self.instance.keyword):
-            forms[clash.row].add_error(clash.field, clash.message)
-        if self.instance.status == PollStatus.OPEN and len(forms) < MIN_CATEGORIES_TO_OPEN:
-            raise ValidationError(
-                f"An open poll needs at least {MIN_CATEGORIES_TO_OPEN} categories to choose from."
-            )
-
-
-class CategoryForm(ModelForm):
-    class Meta:
-        model = Category
-        fields = ("label", "code", "aliases", "colour", "order")
-        # The browser's colour picker always sends #rrggbb, the format the validator wants.
-        widgets = {"colour": TextInput(attrs={"type": "color"})}
+# How often a poll's page refreshes its results panel.
+RESULTS_REFRESH_SECONDS = 2
+# The buttons on a poll's page: (action, label). Each runs the list action of that name.
+PAGE_ACTIONS = [
+    ("open_now", "Open now"),
+    ("close_now", "Close now"),
+    ("schedule", "Schedule…"),
+    ("push_configuration", "Push configuration"),
+    ("configure_twilio_number", "Configure Twilio number"),
+    ("duplicate", "Duplicate"),
+]
+_IN_DYNAMODB = ["config_state", "twilio_webhook", "results", "last_recount"]
 
 
 class CategoryInline(admin.TabularInline):
@@ -67,19 +66,38 @@ class CategoryInline(admin.TabularInline):
 @admin.register(Poll)
 class PollAdmin(admin.ModelAdmin):
     inlines = [CategoryInline]
-    list_display = ("question", "slug", "number", "status", "config_state")
+    list_display = (
+        "question",
+        "slug",
+        "number",
+        "voting_state",
+        "total_votes",
+        "pushed",
+        "dashboard",
+    )
     list_filter = ("status",)
     search_fields = ("question", "slug")
-    actions = ["push_configuration"]
+    actions = [
+        admin_actions.push_configuration,
+        admin_actions.open_now,
+        admin_actions.close_now,
+        admin_actions.schedule,
+        admin_actions.duplicate,
+        admin_actions.configure_twilio_number,
+    ]
     prepopulated_fields = {"slug": ("question",)}
+
+    class Media:
+        css = {"all": ["polls/admin.css"]}
+        js = ["polls/results_panel.js"]
 
     # Ownership: non-superusers only ever reach their own polls.
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Poll]:
-        polls = super().get_queryset(request).select_related("owner")
-        if request.user.is_superuser:
-            return polls
-        return polls.filter(owner=request.user)
+        # Categories come along: the state and "unpushed changes" columns read every poll's.
+        polls = polls_of(request.user).select_related("owner").prefetch_related("categories")
+        ordering = self.get_ordering(request)
+        return polls.order_by(*ordering) if ordering else polls
 
     def _may_touch(self, request: HttpRequest, poll: Poll | None) -> bool:
         return poll is None or request.user.is_superuser or poll.owner_id == request.user.pk
@@ -96,7 +114,51 @@ class PollAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
 
-    # The form.
+    # The list.
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        if request.method == "GET":
+            polls = list(changelist.result_list)  # evaluated once; the template reuses them
+            try:
+                totals: dict[str, int] = read_totals(poll.slug for poll in polls)
+            except ResultsError as error:
+                self.message_user(
+                    request, f"Vote totals are unavailable: {error}.", messages.WARNING
+                )
+                totals = {}
+            for poll in polls:
+                poll.live_total = totals.get(poll.slug)
+        return changelist
+
+    @admin.display(description="State")
+    def voting_state(self, poll: Poll) -> str:
+        state = poll.to_config().voting_state(timezone.now())
+        if state == VotingState.ACCEPTING:
+            return f"Open until {_when(poll.closes_at)}" if poll.closes_at else "Open"
+        if state == VotingState.NOT_OPEN_YET:
+            return f"Scheduled: opens {_when(poll.opens_at)}"
+        return "Closed" if state == VotingState.CLOSED else "Draft"
+
+    @admin.display(description="Votes")
+    def total_votes(self, poll: Poll) -> int | str:
+        total = getattr(poll, "live_total", None)
+        return "?" if total is None else total  # the totals could not be read
+
+    @admin.display(description="Configuration")
+    def pushed(self, poll: Poll) -> str:
+        if poll.pushed_at is None:
+            return "not pushed"
+        changed = ", unpushed changes" if has_unpushed_changes(poll) else ""
+        return f"version {poll.config_version}{changed}"
+
+    @admin.display(description="Dashboard")
+    def dashboard(self, poll: Poll) -> SafeString:
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">open ↗</a>', public_url(poll)
+        )
+
+    # A poll's page.
 
     def get_fieldsets(self, request: HttpRequest, obj: Poll | None = None) -> list[Any]:
         poll_fields = [
@@ -124,16 +186,11 @@ class PollAdmin(admin.ModelAdmin):
             ),
         ]
         if obj is not None:
-            fieldsets.append(
-                (
-                    "In DynamoDB",
-                    {"fields": ["config_state", "twilio_webhook", "results", "last_recount"]},
-                )
-            )
+            fieldsets.append(("In DynamoDB and Twilio", {"fields": _IN_DYNAMODB}))
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Poll | None = None) -> list[str]:
-        readonly = ["config_state", "twilio_webhook", "results", "last_recount"]
+        readonly = list(_IN_DYNAMODB)
         # The slug is the poll's id in DynamoDB: votes and totals are stored under it.
         if obj is not None:
             readonly.append("slug")
@@ -147,46 +204,95 @@ class PollAdmin(admin.ModelAdmin):
     @admin.display(description="Configuration")
     def config_state(self, poll: Poll) -> str:
         if poll.pushed_at is None:
-            return "not pushed"
-        return f"version {poll.config_version}, pushed {poll.pushed_at:%Y-%m-%d %H:%M} UTC"
+            return "not pushed (a poll is pushed when it opens, or by “Push configuration”)"
+        pushed = f"version {poll.config_version}, pushed {_when(poll.pushed_at)}"
+        if has_unpushed_changes(poll):
+            return f"{pushed}; changed since: the ingest does not have the changes until a push"
+        return f"{pushed}; up to date"
 
     @admin.display(description="Twilio webhook")
     def twilio_webhook(self, poll: Poll) -> str:
-        return f"Set the incoming-message webhook of {poll.number} to {settings.PUBLIC_WEBHOOK_URL}"
+        wanted = settings.PUBLIC_WEBHOOK_URL
+        if not poll.twilio_sms_url:
+            return (
+                f"Not set from the portal: “Configure Twilio number” points {poll.number} at "
+                f"{wanted}."
+            )
+        when = _when(poll.twilio_configured_at)
+        done = f"{poll.number} sends texts to {poll.twilio_sms_url} (set {when})"
+        if poll.twilio_sms_url != wanted:
+            return f"{done}; the webhook is now {wanted}: configure the number again."
+        return done
 
     @admin.display(description="Results")
-    def results(self, poll: Poll) -> SafeString | str:
+    def results(self, poll: Poll) -> str:
         try:
-            results = read_results(poll)
-        except ResultsError as error:
-            return f"Results are unavailable: {error}."
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((row.code, row.label, row.votes) for row in results.rows),
-        )
-        updated = (
-            f"{results.updated_at:%Y-%m-%d %H:%M:%S}" if results.updated_at else "no votes yet"
-        )
-        return format_html(
-            "<table><thead><tr><th>Code</th><th>Category</th><th>Votes</th></tr></thead>"
-            "<tbody>{}</tbody><tfoot><tr><th colspan='2'>Total</th><th>{}</th></tr></tfoot>"
-            "</table><p>Last vote counted: {}</p>",
-            rows,
-            results.total,
-            updated,
+            document, error = results_document(read_results(poll)), ""
+        except ResultsError as failure:
+            document, error = None, str(failure)
+        return render_to_string(
+            "admin/polls/poll/results_panel.html",
+            {
+                "results": document,
+                "error": error,
+                "url": reverse("polls:results-json", args=[poll.pk]),
+                "refresh_seconds": RESULTS_REFRESH_SECONDS,
+            },
         )
 
     @admin.display(description="Last recount")
     def last_recount(self, poll: Poll) -> str:
         if poll.last_recount_at is None:
             return f"never (manage.py recount {poll.slug})"
-        when = f"{poll.last_recount_at:%Y-%m-%d %H:%M} UTC"
+        when = _when(poll.last_recount_at)
         if not poll.last_recount_drift:
             return f"{when}: the totals equalled the votes"
         drift = ", ".join(f"{name} {n:+}" for name, n in poll.last_recount_drift.items())
         outcome = "repaired" if poll.last_recount_repaired else "not repaired"
         return f"{when}: drift {drift} ({outcome})"
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Poll | None = None,
+    ) -> TemplateResponse:
+        if obj is not None:
+            actions = self.get_actions(request) if self.has_change_permission(request, obj) else {}
+            context["poll_buttons"] = [
+                (reverse("admin:polls_poll_run", args=[obj.pk, name]), label)
+                for name, label in PAGE_ACTIONS
+                if name in actions
+            ]
+            context["poll_links"] = [
+                (reverse("polls:results-csv", args=[obj.pk]), "Results CSV", False),
+                (reverse("polls:votes-csv", args=[obj.pk]), "Votes CSV", False),
+                (public_url(obj), "Dashboard ↗", True),
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list[URLPattern]:
+        run = path(
+            "<path:object_id>/run/<str:action>/",
+            self.admin_site.admin_view(self.run_action_view),
+            name="polls_poll_run",
+        )
+        # Before the admin's own: its "<path:object_id>/" would swallow this one.
+        return [run, *super().get_urls()]
+
+    def run_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """A button on a poll's page: the list action of that name, on this poll alone."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        poll = self.get_object(request, unquote(object_id))
+        actions = self.get_actions(request)
+        if poll is None or action not in actions or action not in dict(PAGE_ACTIONS):
+            raise Http404
+        response = actions[action][0](self, request, self.get_queryset(request).filter(pk=poll.pk))
+        return response or redirect("admin:polls_poll_change", poll.pk)
 
     # Saving, pushing and deleting.
 
@@ -203,26 +309,9 @@ class PollAdmin(admin.ModelAdmin):
         # Push once the categories are saved. A poll already in DynamoDB is pushed whatever
         # its status, so closing it or taking it back to draft reaches the ingest too.
         if poll.status == PollStatus.OPEN or poll.pushed_at is not None:
-            self._push(request, poll)
-
-    @admin.action(description="Push configuration to DynamoDB", permissions=["change"])
-    def push_configuration(self, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
-        for poll in queryset:
-            self._push(request, poll)
-
-    def _push(self, request: HttpRequest, poll: Poll) -> None:
-        try:
-            version = push_config(poll)
-        except PushError as error:
-            self.message_user(
-                request, f"“{poll}” was not pushed to DynamoDB: {error}.", messages.ERROR
-            )
-        else:
-            self.message_user(
-                request,
-                f"Pushed version {version} of “{poll}” to DynamoDB.",
-                messages.SUCCESS,
-            )
+            pushed = admin_actions.push(self, request, poll)
+            if pushed and poll.status == PollStatus.CLOSED and "status" in form.changed_data:
+                lifecycle.after_close(poll)
 
     def delete_model(self, request: HttpRequest, obj: Poll) -> None:
         self._withdraw(request, obj)
@@ -244,3 +333,7 @@ class PollAdmin(admin.ModelAdmin):
                 f"item {poll.pushed_number} / {poll.slug} from the config table by hand.",
                 messages.WARNING,
             )
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}" if moment else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -83,6 +85,12 @@ class Poll(models.Model):
     # The number the config was last pushed under: after a number change, the item under the
     # old number must be deleted or the old number keeps taking votes.
     pushed_number = models.CharField(max_length=16, blank=True, editable=False)
+    # SHA-256 of the document last pushed: the change page compares it with to_config() to
+    # say whether the poll has changes the ingest has not seen yet.
+    pushed_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # What the portal last set as the number's SMS webhook on Twilio, and when.
+    twilio_sms_url = models.CharField(max_length=500, blank=True, editable=False)
+    twilio_configured_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The last `recount`: when, the drift it found (aggregate attribute -> stored minus
     # counted; empty when the totals were exact) and whether it repaired it.
     last_recount_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -133,13 +141,19 @@ class Poll(models.Model):
             categories=tuple(category.to_config() for category in self.categories.all()),
             status=PollStatus(self.status),
             keyword=self.keyword,
-            opens_at=self.opens_at,
-            closes_at=self.closes_at,
+            opens_at=_utc(self.opens_at),
+            closes_at=_utc(self.closes_at),
             allow_vote_change=self.allow_vote_change,
             confirm_votes=self.confirm_votes,
             replies=replies,
             version=self.config_version,
         )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # One spelling per instant, whatever time zone a form saved it in, so equal polls give
+    # equal documents (and equal hashes).
+    return value.astimezone(UTC) if value is not None else None
 
 
 class Category(models.Model):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, Group, Permission
+from django.db.models import QuerySet
+
+from polls.models import Poll
 
 ORGANISERS_GROUP = "Organisers"
 _CODENAMES = [
@@ -26,3 +30,13 @@ def ensure_organisers_group() -> Group:
     group, _created = Group.objects.get_or_create(name=ORGANISERS_GROUP)
     group.permissions.add(*permissions)
     return group
+
+
+def polls_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Poll]:
+    """The polls `user` may see: their own, or every poll for a superuser. The admin and the
+    portal's own views both filter through this, so no URL reaches another organiser's poll."""
+    if not user.is_authenticated:
+        return Poll.objects.none()
+    if user.is_superuser:
+        return Poll.objects.all()
+    return Poll.objects.filter(owner=user)

@@ -173,6 +173,14 @@ DASHBOARD_BUCKET = env_str("DASHBOARD_BUCKET", "textvote-dashboard")
 # Where Twilio must send incoming messages; shown to organisers next to each poll's number.
 PUBLIC_WEBHOOK_URL = env_str("PUBLIC_WEBHOOK_URL", "http://127.0.0.1:3000/sms")
 
+# The Twilio account whose numbers the portal configures (polls/services/twilio_numbers.py).
+# Empty means "not configured": the action then says so instead of failing. Django's error
+# pages hide settings named like *TOKEN. The API base URL is Twilio's unless set (tests point
+# it at a local stand-in of the REST API).
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "", allow_empty=True)
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "", allow_empty=True)
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "", allow_empty=True)
+
 # The public results pages (polls/services/dashboard.py). The identity pool gives the page
 # read-only guest credentials; the base URL is where the bucket is served (CloudFront or a
 # custom domain on AWS; the emulator's path-style bucket URL locally).
@@ -182,3 +190,54 @@ DASHBOARD_BASE_URL = env_str(
     f"{AWS_ENDPOINT_URL.rstrip('/')}/{DASHBOARD_BUCKET}" if AWS_ENDPOINT_URL else "",
     allow_empty=True,
 )
+
+# The stack `manage.py deploy` deployed last (deploy/outputs.py writes this file). When the
+# portal talks to AWS (AWS_ENDPOINT_URL empty), its region, table, bucket, identity pool and
+# URLs are the defaults of the settings above; environment variables still win. Locally (an
+# emulator endpoint) the file is ignored, so a deploy never redirects `make run` or the tests.
+STACK_OUTPUTS_FILE = Path(
+    env_str("STACK_OUTPUTS_FILE", str(BASE_DIR / "data" / "stack-outputs.json"))
+)
+
+
+def _deployed_settings(path: Path) -> dict[str, str]:
+    import json  # only needed here, at the end of the settings
+
+    if not path.exists():
+        return {}
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ImproperlyConfigured(
+            f"{path} (STACK_OUTPUTS_FILE) is not a stack outputs file written by "
+            f"`manage.py deploy` ({error!r}): deploy again or delete it"
+        ) from None
+    if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+        raise ImproperlyConfigured(f"{path} (STACK_OUTPUTS_FILE) has malformed settings")
+    return values
+
+
+if not AWS_ENDPOINT_URL:
+    _deployed = _deployed_settings(STACK_OUTPUTS_FILE)
+    AWS_REGION = env_str("AWS_REGION", _deployed.get("AWS_REGION", AWS_REGION))
+    CONFIG_TABLE = env_str("CONFIG_TABLE", _deployed.get("CONFIG_TABLE", CONFIG_TABLE))
+    VOTES_TABLE = env_str("VOTES_TABLE", _deployed.get("VOTES_TABLE", VOTES_TABLE))
+    AGGREGATES_TABLE = env_str(
+        "AGGREGATES_TABLE", _deployed.get("AGGREGATES_TABLE", AGGREGATES_TABLE)
+    )
+    DASHBOARD_BUCKET = env_str(
+        "DASHBOARD_BUCKET", _deployed.get("DASHBOARD_BUCKET", DASHBOARD_BUCKET)
+    )
+    DASHBOARD_IDENTITY_POOL_ID = env_str(
+        "DASHBOARD_IDENTITY_POOL_ID",
+        _deployed.get("DASHBOARD_IDENTITY_POOL_ID", DASHBOARD_IDENTITY_POOL_ID),
+        allow_empty=True,
+    )
+    DASHBOARD_BASE_URL = env_str(
+        "DASHBOARD_BASE_URL",
+        _deployed.get("DASHBOARD_BASE_URL", DASHBOARD_BASE_URL),
+        allow_empty=True,
+    )
+    PUBLIC_WEBHOOK_URL = env_str(
+        "PUBLIC_WEBHOOK_URL", _deployed.get("PUBLIC_WEBHOOK_URL", PUBLIC_WEBHOOK_URL)
+    )

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import path
+from django.templatetags.static import static
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from portal.login_throttle import ThrottledAdminLoginForm
@@ -12,4 +13,7 @@ admin.site.login_form = ThrottledAdminLoginForm
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("polls/", include("polls.urls")),
+    # Browsers ask every site for /favicon.ico; the admin has none of its own.
+    path("favicon.ico", RedirectView.as_view(url=static("polls/favicon.svg"))),
 ]

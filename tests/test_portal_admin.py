@@ -2,86 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import boto3
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.test import Client
 
-from lambdas.shared import keys
-from lambdas.shared.config_doc import PollConfig, PollStatus
-from polls.models import REPLY_FIELDS, Category, Poll
-from polls.organisers import ensure_organisers_group
+from lambdas.shared.config_doc import PollStatus
+from polls.models import Poll
+from tests.portal_support import (
+    POLLS_URL,
+    add_form,
+    change_form,
+    count_votes,
+    logged_in,
+    make_poll,
+    organiser,
+    page_messages,
+    pushed_config,
+)
 
 pytestmark = pytest.mark.django_db
 
-ADD_URL = "/admin/polls/poll/"
-
-
-def organiser(username: str) -> User:
-    user = User.objects.create(username=username, is_staff=True)
-    user.groups.add(ensure_organisers_group())
-    return user
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def make_poll(owner: User, slug: str, question: str) -> Poll:
-    poll = Poll.objects.create(owner=owner, slug=slug, question=question, number="+15005550006")
-    Category.objects.create(poll=poll, code="A", label="Apples")
-    return poll
-
-
-def add_form(*categories: tuple[str, str, str], **fields: str) -> dict[str, Any]:
-    """The POST of the poll add page with one inline row per (code, label, aliases)."""
-    data: dict[str, Any] = {
-        "question": "Best fruit?",
-        "slug": "fruit",
-        "number": "+15005550006",
-        "keyword": "",
-        "status": PollStatus.OPEN.value,
-        "opens_at_0": "",
-        "opens_at_1": "",
-        "closes_at_0": "",
-        "closes_at_1": "",
-        "confirm_votes": "on",
-        **dict.fromkeys(REPLY_FIELDS.values(), ""),
-        "categories-TOTAL_FORMS": str(len(categories)),
-        "categories-INITIAL_FORMS": "0",
-        "categories-MIN_NUM_FORMS": "0",
-        "categories-MAX_NUM_FORMS": "1000",
-    }
-    for index, (code, label, aliases) in enumerate(categories):
-        data.update(
-            {
-                f"categories-{index}-code": code,
-                f"categories-{index}-label": label,
-                f"categories-{index}-aliases": aliases,
-                f"categories-{index}-colour": "#3b82f6",
-                f"categories-{index}-order": str(index),
-            }
-        )
-    data.update(fields)
-    return data
-
-
-def pushed_config(number: str, slug: str) -> PollConfig | None:
-    item = (
-        boto3.client("dynamodb")
-        .get_item(TableName=settings.CONFIG_TABLE, Key=keys.config_key(number, slug))
-        .get("Item")
-    )
-    return PollConfig.from_json(item[keys.CONFIG_DOCUMENT]["S"]) if item else None
-
-
-def page_messages(response: Any) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
+ADD_URL = POLLS_URL
 
 
 @pytest.fixture
@@ -228,18 +170,16 @@ def test_push_action_reports_a_missing_table(aws, alice):
 
 
 def test_the_change_page_shows_the_results(aws, alice):
-    poll = make_poll(alice, "alices-poll", "Question?")
-    boto3.client("dynamodb").update_item(
-        TableName=settings.AGGREGATES_TABLE,
-        Key=keys.aggregate_key(poll.slug),
-        UpdateExpression="ADD #count :n, #total :n",
-        ExpressionAttributeNames={"#count": keys.count_attribute("A"), "#total": "total"},
-        ExpressionAttributeValues={":n": {"N": "41"}},
-    )
+    poll = make_poll(alice, "alices-poll", "Question?", categories=[("A", "Apples"), ("B", "Figs")])
+    count_votes(poll.slug, {"A": 41, "B": 9})
 
     page = logged_in(alice).get(f"{ADD_URL}{poll.pk}/change/").content.decode()
 
-    assert "<td>A</td><td>Apples</td><td>41</td>" in page
+    assert "<td>A</td><td>Apples</td><td>41</td><td>82.0%</td>" in page
+    assert "<td>B</td><td>Figs</td><td>9</td><td>18.0%</td>" in page
+    assert 'class="results-total">50<' in page
+    assert "2030-01-01 09:00:05 UTC" in page
+    assert f'data-results-url="/polls/{poll.pk}/results.json"' in page
 
 
 def test_deleting_a_poll_withdraws_its_config(aws, alice):
@@ -261,3 +201,106 @@ def test_the_change_page_survives_unreadable_results(aws, alice):
 
     assert response.status_code == 200
     assert "Results are unavailable: the aggregates table" in response.content.decode()
+
+
+@pytest.fixture
+def voted_poll(aws, alice) -> Poll:
+    """A pushed poll whose category A has 3 votes and B none."""
+    poll = make_poll(
+        alice, "alices-poll", categories=[("A", "Apples"), ("B", "Bananas"), ("C", "Cherries")]
+    )
+    count_votes(poll.slug, {"A": 3})
+    return poll
+
+
+def test_a_category_with_votes_cannot_be_deleted(alice, voted_poll):
+    response = logged_in(alice).post(
+        f"{ADD_URL}{voted_poll.pk}/change/",
+        change_form(voted_poll, **{"categories-0-DELETE": "on"}),
+    )
+
+    assert response.status_code == 200
+    assert (
+        "Category A has 3 votes, so it cannot be deleted: its votes are stored under the code A. "
+        "Change its label instead." in response.content.decode()
+    )
+    assert voted_poll.categories.filter(code="A").exists()
+
+
+def test_a_category_with_votes_cannot_change_its_code_but_its_label(alice, voted_poll):
+    client = logged_in(alice)
+    recoded = client.post(
+        f"{ADD_URL}{voted_poll.pk}/change/", change_form(voted_poll, **{"categories-0-code": "Z"})
+    )
+    relabelled = client.post(
+        f"{ADD_URL}{voted_poll.pk}/change/",
+        change_form(voted_poll, **{"categories-0-label": "Green apples"}),
+    )
+
+    assert "Category A has 3 votes, so it cannot be given another code" in recoded.content.decode()
+    assert relabelled.status_code == 302
+    assert list(voted_poll.categories.values_list("code", "label")) == [
+        ("A", "Green apples"),
+        ("B", "Bananas"),
+        ("C", "Cherries"),
+    ]
+
+
+def test_categories_without_votes_can_be_deleted_and_recoded(alice, voted_poll):
+    response = logged_in(alice).post(
+        f"{ADD_URL}{voted_poll.pk}/change/",
+        change_form(voted_poll, **{"categories-1-DELETE": "on", "categories-2-code": "D"}),
+    )
+
+    assert response.status_code == 302
+    assert list(voted_poll.categories.values_list("code", flat=True)) == ["A", "D"]
+
+
+def test_categories_stay_when_their_votes_cannot_be_checked(alice, voted_poll):
+    boto3.client("dynamodb").delete_table(TableName=settings.AGGREGATES_TABLE)
+
+    response = logged_in(alice).post(
+        f"{ADD_URL}{voted_poll.pk}/change/",
+        change_form(voted_poll, **{"categories-1-DELETE": "on"}),
+    )
+
+    assert "Categories cannot be deleted or recoded now: their votes are unknown" in (
+        response.content.decode()
+    )
+    assert voted_poll.categories.count() == 3
+
+
+def test_pages_say_whether_the_pushed_config_is_current(aws, alice):
+    poll = make_poll(alice, "alices-poll", categories=[("A", "Apples"), ("B", "Bananas")])
+    client = logged_in(alice)
+
+    assert (
+        "not pushed (a poll is pushed when it opens"
+        in client.get(f"{ADD_URL}{poll.pk}/change/").content.decode()
+    )
+    client.post(ADD_URL, {"action": "push_configuration", "_selected_action": [poll.pk]})
+    assert "version 1, pushed " in client.get(f"{ADD_URL}{poll.pk}/change/").content.decode()
+    assert "; up to date" in client.get(f"{ADD_URL}{poll.pk}/change/").content.decode()
+
+    poll.categories.filter(code="B").update(label="Blueberries")
+
+    page = client.get(f"{ADD_URL}{poll.pk}/change/").content.decode()
+    assert "changed since: the ingest does not have the changes until a push" in page
+    assert "version 1, unpushed changes" in client.get(ADD_URL).content.decode()
+    client.post(ADD_URL, {"action": "push_configuration", "_selected_action": [poll.pk]})
+    assert "version 2, pushed " in client.get(f"{ADD_URL}{poll.pk}/change/").content.decode()
+    assert pushed_config(poll.number, poll.slug).categories[1].label == "Blueberries"
+
+
+def test_saving_a_pushed_poll_through_its_form_pushes_it_again(aws, alice):
+    poll = make_poll(alice, "alices-poll", categories=[("A", "Apples"), ("B", "Bananas")])
+    client = logged_in(alice)
+    client.post(ADD_URL, {"action": "push_configuration", "_selected_action": [poll.pk]})
+
+    response = client.post(
+        f"{ADD_URL}{poll.pk}/change/", change_form(poll, question="Tastiest fruit?"), follow=True
+    )
+
+    assert "Pushed version 2 of “Tastiest fruit?” to DynamoDB." in page_messages(response)
+    assert pushed_config(poll.number, poll.slug).question == "Tastiest fruit?"
+    assert "; up to date" in client.get(f"{ADD_URL}{poll.pk}/change/").content.decode()

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
 
 from lambdas.shared import keys
 from lambdas.shared.config_doc import PollConfig, PollStatus
@@ -129,3 +129,20 @@ def test_seed_demo_is_idempotent_and_pushes_the_demo_poll(aws):
     assert organiser.is_staff and not organiser.is_superuser
     assert organiser.has_perms(["polls.add_poll", "polls.change_category"])
     assert authenticate(username="admin", password="textvote-admin").is_superuser
+
+
+@pytest.mark.parametrize(
+    ("command", "mentions"),
+    [
+        ("push_config", ["SLUG", "--all-open"]),
+        ("export_results", ["slug", "--by-region", "--output", "byte order mark"]),
+        ("export_votes", ["slug", "--output", "never a phone number"]),
+        ("recount", ["slug", "--repair", "--force"]),
+    ],
+)
+def test_organiser_commands_explain_themselves(command, mentions):
+    help_text = (
+        load_command_class("polls", command).create_parser("manage.py", command).format_help()
+    )
+
+    assert all(mention in help_text for mention in mentions), help_text

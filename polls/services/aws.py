@@ -33,6 +33,16 @@ _CREDENTIAL_ERRORS = frozenset(
     }
 )
 
+# Errors meaning "too many requests right now"; boto3 has already retried them.
+_THROTTLING_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "SlowDown",
+    }
+)
+
 AWS_ERRORS = (boto_errors.BotoCoreError, boto_errors.ClientError)
 
 
@@ -80,6 +90,10 @@ def describe(error: Exception, table_role: str, table_name: str) -> str:
             return f"the {table_role} table {table_name!r} does not exist"
         if code in _CREDENTIAL_ERRORS:
             return f"AWS did not accept the portal's credentials ({code})"
+        if code in _THROTTLING_ERRORS:
+            return (
+                f"AWS is throttling requests to the {table_role} table ({code}); try again shortly"
+            )
         if code == "AccessDeniedException":
             return f"the portal is not allowed to use the {table_role} table {table_name!r}"
         message = details.get("Message", "")

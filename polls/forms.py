@@ -1,0 +1,99 @@
+"""The admin's forms: a poll's categories, and the schedule of the "Schedule" action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.forms import BaseInlineFormSet, ModelForm, TextInput, ValidationError
+
+from lambdas.shared.config_doc import PollStatus
+from polls.models import Category
+from polls.services.lifecycle import MIN_CATEGORIES_TO_OPEN
+from polls.services.results import ResultsError, read_votes_per_category
+from polls.validation import find_clashes, split_aliases
+
+
+class CategoryForm(ModelForm):
+    class Meta:
+        model = Category
+        fields = ("label", "code", "aliases", "colour", "order")
+        # The browser's colour picker always sends #rrggbb, the format the validator wants.
+        widgets = {"colour": TextInput(attrs={"type": "color"})}
+
+
+class CategoryFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        forms = [
+            form for form in self.forms if form.cleaned_data and not self._should_delete_form(form)
+        ]
+        rows = [
+            (form.cleaned_data.get("code", ""), split_aliases(form.cleaned_data.get("aliases", "")))
+            for form in forms
+        ]
+        for clash in find_clashes(rows, keyword=self.instance.keyword):
+            forms[clash.row].add_error(clash.field, clash.message)
+        errors = self._votes_kept()
+        if self.instance.status == PollStatus.OPEN and len(forms) < MIN_CATEGORIES_TO_OPEN:
+            errors.append(
+                f"An open poll needs at least {MIN_CATEGORIES_TO_OPEN} categories to choose from."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def _votes_kept(self) -> list[str]:
+        """Refusals for deleting or recoding a category that has votes.
+
+        Votes are stored, and counted, under the category's code: a category that goes
+        away or changes code would leave them counted under nothing the poll knows. The label
+        can always change. (Deleted rows skip form validation, so these are the formset's.)
+        """
+        touched: dict[str, str] = {}
+        for form in self.initial_forms:
+            code = form.initial.get("code", "")
+            if self._should_delete_form(form):
+                touched[code] = "deleted"
+            elif form.has_changed() and "code" in form.changed_data:
+                touched[code] = "given another code"
+        if not touched:
+            return []
+        try:
+            votes = read_votes_per_category(self.instance.slug)
+        except ResultsError as error:
+            return [
+                f"Categories cannot be deleted or recoded now: their votes are unknown ({error})."
+            ]
+        return [
+            f"Category {code} has {votes[code]} vote{'s' if votes[code] != 1 else ''}, so it "
+            f"cannot be {what}: its votes are stored under the code {code}. Change its label "
+            "instead."
+            for code, what in touched.items()
+            if votes.get(code, 0)
+        ]
+
+
+class ScheduleForm(forms.Form):
+    """When the selected polls open and close (times in the portal's time zone)."""
+
+    opens_at = forms.DateTimeField(
+        required=False,
+        label="Opens at",
+        help_text="Blank: open now.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    closes_at = forms.DateTimeField(
+        required=False,
+        label="Closes at",
+        help_text="Blank: stay open until closed by hand.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        opens_at, closes_at = data.get("opens_at"), data.get("closes_at")
+        if opens_at is None and closes_at is None and not self.errors:
+            raise ValidationError("Give an opening time, a closing time or both.")
+        if opens_at and closes_at and closes_at <= opens_at:
+            self.add_error("closes_at", "The poll must close after it opens.")
+        return data

@@ -1,0 +1,169 @@
+"""CSV exports of a poll: its results, and every vote, for spreadsheets and scripts.
+
+Every cell goes through `neutralise`, so a label, code or region can never run as a
+spreadsheet formula. Votes come straight from the votes table, one Query page at a time (the
+poll's VOTE_SHARDS partitions, no Scan), and leave as CSV text in chunks of about
+CHUNK_CHARS: memory stays the same whatever the number of votes. They are in storage order
+(shard, then voter key), not by time; a spreadsheet sorts them in a click.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from lambdas.shared import keys
+from polls.services import aws
+from polls.services.results import REMOVED_LABEL, UNKNOWN_REGION, PollResults, share
+
+if TYPE_CHECKING:
+    from polls.models import Poll
+
+# Excel reads a CSV file as UTF-8 only when it starts with a byte order mark.
+BOM = "\ufeff"
+# A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice and
+# Google Sheets; a leading apostrophe makes it text (OWASP's advice for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CHUNK_CHARS = 64 * 1024
+
+TOTALS_HEADER = ("code", "label", "votes")
+RESULTS_HEADER = ("code", "label", "votes", "share_percent")
+REGIONS_HEADER = ("region", "votes", "share_percent")
+VOTES_HEADER = ("received_at", "category", "label", "voter_key", "region", "message_sid")
+
+Row = Sequence[object]
+_VOTE_ATTRIBUTES = (
+    keys.SORT_KEY,
+    keys.VOTE_CATEGORY,
+    keys.VOTE_RECEIVED_AT,
+    keys.VOTE_COUNTRY,
+    keys.VOTE_STATE,
+    keys.VOTE_MESSAGE_SID,
+)
+
+
+class ExportError(aws.ServiceError):
+    pass
+
+
+def neutralise(value: object) -> object:
+    """The value, made inert if a spreadsheet would read it as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_chunks(rows: Iterable[Row], *, bom: bool, newline: str = "\r\n") -> Iterator[str]:
+    """The rows as CSV text, every cell neutralised, in chunks of about CHUNK_CHARS."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=newline)
+    if bom:
+        buffer.write(BOM)
+    for row in rows:
+        writer.writerow([neutralise(value) for value in row])
+        if buffer.tell() >= CHUNK_CHARS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
+def write_file(rows: Iterable[Row], path: Path) -> None:
+    """Write the rows as an Excel-friendly file (the bytes the portal's download has).
+
+    Written beside the target and renamed into place, so a failed export leaves no file that
+    looks complete.
+    """
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            for chunk in csv_chunks(rows, bom=True):
+                out.write(chunk)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def totals_rows(results: PollResults) -> Iterator[Row]:
+    """code,label,votes: the short form scripts have read since the first export."""
+    yield TOTALS_HEADER
+    yield from results.rows
+
+
+def results_rows(results: PollResults) -> Iterator[Row]:
+    """Votes and shares per category with the total, then a second table by region."""
+    total = results.total
+    yield RESULTS_HEADER
+    for row in results.rows:
+        yield (row.code, row.label, row.votes, share(row.votes, total))
+    yield ("", "Total", total, share(total, total))
+    yield ()
+    yield REGIONS_HEADER
+    for region, votes in results.regions.items():
+        yield (region or UNKNOWN_REGION, votes, share(votes, total))
+
+
+def vote_rows(poll: Poll) -> Iterator[Row]:
+    """Every vote of the poll, header first, read page by page as the rows are consumed.
+
+    The first page is read before this returns, so a missing table or refused credentials
+    raise ExportError here rather than halfway through a download.
+    """
+    labels = {category.code: category.label for category in poll.categories.all()}
+    pages = _vote_pages(poll.slug)
+    first = next(pages)
+    return itertools.chain([VOTES_HEADER], _rows(itertools.chain([first], pages), labels))
+
+
+def _rows(pages: Iterable[list[dict[str, Any]]], labels: dict[str, str]) -> Iterator[Row]:
+    for page in pages:
+        for item in page:
+            category = _string(item, keys.VOTE_CATEGORY)
+            region = keys.region_attribute(
+                _string(item, keys.VOTE_COUNTRY), _string(item, keys.VOTE_STATE)
+            ).removeprefix(keys.REGION_PREFIX)
+            yield (
+                _string(item, keys.VOTE_RECEIVED_AT),
+                category,
+                labels.get(category, REMOVED_LABEL),
+                _string(item, keys.SORT_KEY),
+                region or UNKNOWN_REGION,
+                _string(item, keys.VOTE_MESSAGE_SID),
+            )
+
+
+def _vote_pages(poll_id: str) -> Iterator[list[dict[str, Any]]]:
+    """The Items of each Query page over the poll's partitions; at least one (maybe empty)."""
+    client = aws.dynamodb()
+    table = settings.VOTES_TABLE
+    names = {f"#a{i}": name for i, name in enumerate(_VOTE_ATTRIBUTES)}
+    for partition in keys.vote_partitions(poll_id):
+        arguments: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": {**names, "#pk": keys.PARTITION_KEY},
+            "ExpressionAttributeValues": {":pk": {"S": partition}},
+            "ConsistentRead": True,
+        }
+        while True:
+            try:
+                page = client.query(**arguments)
+            except aws.AWS_ERRORS as error:
+                raise ExportError(aws.describe(error, "votes", table)) from None
+            yield page["Items"]
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _string(item: dict[str, Any], name: str) -> str:
+    value = item.get(name)
+    return value.get("S", "") if isinstance(value, dict) else ""

@@ -1,0 +1,150 @@
+"""Opening, closing, scheduling and duplicating polls.
+
+Whether a poll takes votes is decided by the ingest from the pushed document, so every change
+of status or schedule is pushed, and pushed *before* it is saved: when DynamoDB refuses it the
+poll stays as it was, and the portal never shows a poll as closed that still takes votes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from lambdas.shared.config_doc import PollStatus, VotingState
+from polls.models import REPLY_FIELDS, Category, Poll
+from polls.services.config_push import PushError, push_config
+
+MIN_CATEGORIES_TO_OPEN = 2
+# What a duplicate takes from its original; status, schedule, pushes and recounts start afresh.
+_COPIED_FIELDS = (
+    "owner",
+    "question",
+    "number",
+    "keyword",
+    "allow_vote_change",
+    "confirm_votes",
+    *REPLY_FIELDS.values(),
+)
+_SLUG_MAX = Poll._meta.get_field("slug").max_length
+
+
+class LifecycleError(Exception):
+    """The change was not made; the message says why, in words an organiser can act on."""
+
+
+def open_now(poll: Poll, now: datetime | None = None) -> int:
+    """Start taking votes now; returns the pushed version."""
+    now = now or timezone.now()
+    if poll.to_config().voting_state(now) == VotingState.ACCEPTING:
+        raise LifecycleError("it is already open")
+    changes: dict[str, Any] = {"status": PollStatus.OPEN.value}
+    # A schedule that would keep it shut is dropped: "now" is what the organiser asked for.
+    if poll.opens_at is not None and poll.opens_at > now:
+        changes["opens_at"] = None
+    if poll.closes_at is not None and poll.closes_at <= now:
+        changes["closes_at"] = None
+    return _change(poll, changes)
+
+
+def close_now(poll: Poll, now: datetime | None = None) -> int:
+    """Stop taking votes now; returns the pushed version."""
+    now = (now or timezone.now()).replace(microsecond=0)
+    if poll.status == PollStatus.CLOSED:
+        raise LifecycleError("it is already closed")
+    if poll.status == PollStatus.DRAFT:
+        raise LifecycleError("it is a draft that never opened")
+    changes: dict[str, Any] = {"status": PollStatus.CLOSED.value}
+    if poll.closes_at is None or poll.closes_at > now:
+        changes["closes_at"] = now  # when it really closed, for the record and the dashboard
+    if poll.opens_at is not None and poll.opens_at >= now:
+        changes["opens_at"] = None  # it never opened
+    version = _change(poll, changes)
+    after_close(poll)
+    return version
+
+
+def schedule(
+    poll: Poll, opens_at: datetime | None, closes_at: datetime | None, now: datetime | None = None
+) -> int:
+    """Open the poll at `opens_at` (None: now) and close it at `closes_at` (None: never)."""
+    now = now or timezone.now()
+    if opens_at is None and closes_at is None:
+        raise LifecycleError("give an opening time, a closing time or both")
+    if closes_at is not None and closes_at <= now:
+        raise LifecycleError("the closing time has already passed")
+    return _change(
+        poll, {"status": PollStatus.OPEN.value, "opens_at": opens_at, "closes_at": closes_at}
+    )
+
+
+def after_close(poll: Poll) -> None:
+    """What follows a poll closing, in one place. The ingest already knows (the close was
+    pushed); the public dashboard, once it is published (issue 6), is republished here as
+    final results."""
+
+
+def duplicate(poll: Poll) -> Poll:
+    """A draft copy of the poll and its categories under a new slug (not pushed: drafts are
+    pushed when they open)."""
+    with transaction.atomic():
+        copy = Poll.objects.create(
+            slug=_free_slug(poll.slug),
+            status=PollStatus.DRAFT.value,
+            **{name: getattr(poll, name) for name in _COPIED_FIELDS},
+        )
+        Category.objects.bulk_create(
+            Category(
+                poll=copy,
+                code=category.code,
+                label=category.label,
+                aliases=category.aliases,
+                colour=category.colour,
+                order=category.order,
+            )
+            for category in poll.categories.all()
+        )
+    return copy
+
+
+def _change(poll: Poll, changes: dict[str, Any]) -> int:
+    before = {name: getattr(poll, name) for name in changes}
+    for name, value in changes.items():
+        setattr(poll, name, value)
+    try:
+        if poll.status == PollStatus.OPEN:
+            _check_can_open(poll)
+        version = push_config(poll)
+    except ValidationError as error:
+        _restore(poll, before)
+        raise LifecycleError(" ".join(error.messages)) from None
+    except PushError as error:
+        _restore(poll, before)
+        raise LifecycleError(f"the change was not pushed to DynamoDB: {error}") from None
+    poll.save(update_fields=[*changes, "updated_at"])
+    return version
+
+
+def _check_can_open(poll: Poll) -> None:
+    if poll.categories.count() < MIN_CATEGORIES_TO_OPEN:
+        raise ValidationError(
+            f"An open poll needs at least {MIN_CATEGORIES_TO_OPEN} categories to choose from."
+        )
+    poll.clean()  # the schedule's order, and no clash with another open poll on the number
+
+
+def _restore(poll: Poll, before: dict[str, Any]) -> None:
+    for name, value in before.items():
+        setattr(poll, name, value)
+
+
+def _free_slug(slug: str) -> str:
+    for n in range(1, 1000):
+        suffix = "-copy" if n == 1 else f"-copy-{n}"
+        candidate = slug[: _SLUG_MAX - len(suffix)] + suffix
+        if not Poll.objects.filter(slug=candidate).exists():
+            return candidate
+    raise LifecycleError(f"there are too many copies of {slug!r} already")

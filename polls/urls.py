@@ -1,0 +1,13 @@
+"""The portal's own URLs (the admin has its own): live results and CSV downloads per poll."""
+
+from django.urls import path
+
+from polls import views
+
+app_name = "polls"
+
+urlpatterns = [
+    path("<int:poll_id>/results.json", views.results_json, name="results-json"),
+    path("<int:poll_id>/results.csv", views.results_csv, name="results-csv"),
+    path("<int:poll_id>/votes.csv", views.votes_csv, name="votes-csv"),
+]

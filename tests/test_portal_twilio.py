@@ -1,0 +1,308 @@
+"""Pointing a poll's Twilio number at the webhook: the twilio SDK's REST client, through its
+own HTTP client, against a local stand-in of Twilio's API (IncomingPhoneNumbers list and
+update, Basic auth, Twilio's JSON shapes and error bodies)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from tests.portal_support import (
+    NUMBER,
+    POLLS_URL,
+    change_url,
+    logged_in,
+    make_poll,
+    organiser,
+    page_messages,
+)
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNT = "AC" + "1f" * 16
+TOKEN = "s3cret-auth-token-never-shown"
+WEBHOOK = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"
+API = "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers"
+
+
+def twilio_number(phone_number: str, sid: str) -> dict[str, Any]:
+    """An IncomingPhoneNumber as Twilio's API returns it."""
+    uri = f"{API.format(account=ACCOUNT)}/{sid}.json"
+    return {
+        "account_sid": ACCOUNT,
+        "address_requirements": "none",
+        "address_sid": None,
+        "api_version": "2010-04-01",
+        "beta": False,
+        "bundle_sid": None,
+        "capabilities": {"fax": False, "mms": True, "sms": True, "voice": True},
+        "date_created": "Thu, 30 Jul 2015 23:19:04 +0000",
+        "date_updated": "Thu, 30 Jul 2015 23:19:04 +0000",
+        "emergency_address_sid": None,
+        "emergency_address_status": "unregistered",
+        "emergency_status": "Active",
+        "friendly_name": phone_number,
+        "identity_sid": None,
+        "origin": "twilio",
+        "phone_number": phone_number,
+        "sid": sid,
+        "sms_application_sid": "",
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": "",
+        "sms_method": "POST",
+        "sms_url": "https://demo.twilio.com/welcome/sms/reply",
+        "status": "in-use",
+        "status_callback": "",
+        "status_callback_method": "POST",
+        "subresource_uris": {"assigned_add_ons": uri.replace(".json", "/AssignedAddOns.json")},
+        "trunk_sid": None,
+        "uri": uri,
+        "voice_application_sid": None,
+        "voice_caller_id_lookup": False,
+        "voice_fallback_method": "POST",
+        "voice_fallback_url": None,
+        "voice_method": "POST",
+        "voice_receive_mode": "voice",
+        "voice_url": None,
+    }
+
+
+@dataclass
+class FakeTwilio:
+    """The account's numbers, and every request the API received (method, path, form)."""
+
+    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Listed, but released before an update reaches them.
+    released: set[str] = field(default_factory=set)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    url: str = ""
+
+
+def _error(status: int, code: int, message: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def _handler(twilio: FakeTwilio) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, document: dict[str, Any]) -> None:
+            body = json.dumps(document).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _authorised(self) -> bool:
+            expected = base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
+            if self.headers.get("Authorization") == f"Basic {expected}":
+                return True
+            self._send(401, _error(401, 20003, "Authenticate"))
+            return False
+
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(url.query))
+            twilio.requests.append(("GET", url.path, query))
+            if not self._authorised():
+                return
+            if url.path != f"{API.format(account=ACCOUNT)}.json":
+                self._send(
+                    404, _error(404, 20404, f"The requested resource {url.path} was not found")
+                )
+                return
+            # Twilio matches partial numbers too.
+            wanted = query.get("PhoneNumber", "").lstrip("+")
+            found = [n for n in twilio.numbers.values() if wanted in n["phone_number"]]
+            page_uri = f"{url.path}?{url.query}"
+            self._send(
+                200,
+                {
+                    "end": max(len(found) - 1, 0),
+                    "first_page_uri": page_uri,
+                    "incoming_phone_numbers": found,
+                    "next_page_uri": None,
+                    "page": 0,
+                    "page_size": int(query.get("PageSize", 50)),
+                    "previous_page_uri": None,
+                    "start": 0,
+                    "uri": page_uri,
+                },
+            )
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+            twilio.requests.append(("POST", self.path, form))
+            if not self._authorised():
+                return
+            sid = self.path.rpartition("/")[2].removesuffix(".json")
+            number = twilio.numbers.get(sid)
+            if number is None or number["uri"] != self.path or sid in twilio.released:
+                self._send(
+                    404, _error(404, 20404, f"The requested resource {self.path} was not found")
+                )
+                return
+            number.update(sms_url=form.get("SmsUrl", ""), sms_method=form.get("SmsMethod", ""))
+            number["date_updated"] = "Thu, 26 Nov 2026 21:00:00 +0000"
+            self._send(200, number)
+
+    return Handler
+
+
+@pytest.fixture
+def twilio(aws, settings) -> Iterator[FakeTwilio]:
+    fake = FakeTwilio()
+    for phone_number, sid in [(NUMBER, "PN" + "a" * 32), (NUMBER + "1", "PN" + "b" * 32)]:
+        fake.numbers[sid] = twilio_number(phone_number, sid)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    settings.TWILIO_ACCOUNT_SID = ACCOUNT
+    settings.TWILIO_AUTH_TOKEN = TOKEN
+    settings.TWILIO_API_BASE_URL = fake.url
+    settings.PUBLIC_WEBHOOK_URL = WEBHOOK
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def alice():
+    return organiser("alice")
+
+
+def configure(client, *polls):
+    return client.post(
+        POLLS_URL,
+        {"action": "configure_twilio_number", "_selected_action": [p.pk for p in polls]},
+        follow=True,
+    )
+
+
+def test_configure_points_exactly_the_poll_number_at_the_webhook(twilio, alice):
+    poll = make_poll(alice, "fruit")
+    client = logged_in(alice)
+
+    response = configure(client, poll)
+
+    assert page_messages(response) == [
+        f"Twilio now sends the texts to {NUMBER} (PN{'a' * 32}) with POST to {WEBHOOK}."
+    ]
+    assert twilio.requests == [
+        ("GET", f"{API.format(account=ACCOUNT)}.json", {"PhoneNumber": NUMBER, "PageSize": "20"}),
+        (
+            "POST",
+            f"{API.format(account=ACCOUNT)}/PN{'a' * 32}.json",
+            {"SmsUrl": WEBHOOK, "SmsMethod": "POST"},
+        ),
+    ]
+    # The partial match Twilio also listed was left alone.
+    assert twilio.numbers["PN" + "b" * 32]["sms_url"] == "https://demo.twilio.com/welcome/sms/reply"
+    poll.refresh_from_db()
+    assert poll.twilio_sms_url == WEBHOOK and poll.twilio_configured_at is not None
+    assert (
+        f"{NUMBER} sends texts to {WEBHOOK} (set " in client.get(change_url(poll)).content.decode()
+    )
+
+
+def test_the_poll_page_asks_to_configure_again_after_the_webhook_moved(twilio, alice, settings):
+    poll = make_poll(alice, "fruit")
+    client = logged_in(alice)
+    configure(client, poll)
+    settings.PUBLIC_WEBHOOK_URL = "https://votes.example.org/sms"
+
+    page = client.get(change_url(poll)).content.decode()
+
+    assert "the webhook is now https://votes.example.org/sms: configure the number again" in page
+    client.post(change_url(poll, "run/configure_twilio_number"))
+    assert twilio.numbers["PN" + "a" * 32]["sms_url"] == "https://votes.example.org/sms"
+
+
+def test_polls_sharing_a_number_configure_it_once(twilio, alice):
+    first = make_poll(alice, "first", keyword="first")
+    second = make_poll(alice, "second", keyword="second")
+
+    response = configure(logged_in(alice), first, second)
+
+    assert len(page_messages(response)) == 1
+    assert [method for method, _path, _form in twilio.requests] == ["GET", "POST"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"TWILIO_AUTH_TOKEN": "wrong-token"},
+            "Twilio did not accept the account SID and auth token (HTTP 401)",
+        ),
+        (
+            {"TWILIO_AUTH_TOKEN": ""},
+            "no Twilio credentials are configured for the portal "
+            "(set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)",
+        ),
+        (
+            {"TWILIO_API_BASE_URL": "http://127.0.0.1:9"},
+            "cannot reach Twilio's API at http://127.0.0.1:9",
+        ),
+        (
+            {"TWILIO_API_BASE_URL": "", "PUBLIC_WEBHOOK_URL": "http://127.0.0.1:3000/sms"},
+            "the webhook address http://127.0.0.1:3000/sms is on this machine, where Twilio "
+            "cannot reach it; set PUBLIC_WEBHOOK_URL to the deployed API's /sms address",
+        ),
+    ],
+)
+def test_configure_failures_are_messages(twilio, alice, settings, change, message):
+    for name, value in change.items():
+        setattr(settings, name, value)
+    poll = make_poll(alice, "fruit")
+
+    response = configure(logged_in(alice), poll)
+
+    assert response.status_code == 200
+    assert page_messages(response) == [
+        f"The Twilio number {NUMBER} of “Best fruit?” was not configured: {message}."
+    ]
+    assert TOKEN not in response.content.decode()
+    assert twilio.numbers["PN" + "a" * 32]["sms_url"] != WEBHOOK
+    poll.refresh_from_db()
+    assert poll.twilio_sms_url == ""
+
+
+def test_a_number_outside_the_account_is_a_message(twilio, alice):
+    poll = make_poll(alice, "fruit", number="+447700900123")
+
+    response = configure(logged_in(alice), poll)
+
+    assert page_messages(response) == [
+        "The Twilio number +447700900123 of “Best fruit?” was not configured: +447700900123 is "
+        f"not a phone number of the Twilio account {ACCOUNT}."
+    ]
+
+
+def test_a_rest_error_on_the_update_is_a_message(twilio, alice):
+    twilio.released.add("PN" + "a" * 32)
+    poll = make_poll(alice, "fruit")
+
+    response = configure(logged_in(alice), poll)
+
+    assert page_messages(response) == [
+        f"The Twilio number {NUMBER} of “Best fruit?” was not configured: Twilio does not know "
+        f"the account {ACCOUNT} or its number (HTTP 404)."
+    ]
