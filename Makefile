@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 DASHBOARD := polls/dashboard
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format clean dashboard dashboard-check
+.PHONY: run test lint format clean dashboard dashboard-check bench
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,17 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "The browser tests need Debian's Chromium: sudo apt-get install chromium"; exit 1; fi
+
+## Measure: ingest and tally CPU, packages, export, dashboard, end to end (a few minutes).
+## Each script prints a table and writes bench/results/<name>.json; docs/PERFORMANCE.md cites them.
+bench: $(INSTALLED)
+	$(PY) -m bench.ingest
+	$(PY) -m bench.tally
+	$(PY) -m bench.package
+	$(PY) -m bench.export
+	$(PY) -m bench.dashboard
+	$(PY) -m bench.end_to_end
+	$(PY) -m bench.cost_model
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .

@@ -1,0 +1,15 @@
+"""Benchmarks behind docs/PERFORMANCE.md (`make bench`; each also runs alone):
+
+- `bench.ingest`: ingest CPU per vote (warm), DynamoDB requests per outcome, the emulator's
+  round trip, cold import time;
+- `bench.tally`: tally CPU per record and DynamoDB requests per batch;
+- `bench.package`: deployment package sizes, and that each imports with the runtime alone;
+- `bench.export`: CSV export of 200,000 votes, rows/s and peak memory;
+- `bench.dashboard`: requests and bytes per dashboard refresh per viewer;
+- `bench.end_to_end`: votes/s and vote-to-total latency on the embedded stack, against the
+  emulator's raw PutItem rate;
+- `bench.cost_model`: the AWS capacity and cost model, from the results of the others.
+
+Each prints a table and writes bench/results/<name>.json with the machine and the date.
+Benchmarks measure; the tests in tests/ assert behaviour and never speed.
+"""

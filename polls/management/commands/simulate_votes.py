@@ -1,0 +1,200 @@
+"""Send signed Twilio-shaped texts to an ingest webhook and check the totals come out exact."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from deploy.load.ledger import Counts
+from deploy.load.plan import BadPlan, PlanSpec, validate
+from deploy.load.progress import ProgressBar
+from deploy.load.report import format_report, to_json
+from deploy.load.runner import LoadAborted, LoadOptions, ReadFailed, run_load
+from deploy.load.webhook import BadWebhookUrl, check_url
+from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN
+from lambdas.shared import keys
+from lambdas.shared.config_doc import InvalidConfig, PollConfig, VotingState
+from polls.models import Poll
+from polls.services import aws
+from polls.services.results import ResultsError, read_results
+
+
+class Command(BaseCommand):
+    help = (
+        "Send TOTAL signed Twilio webhook requests for the poll SLUG (repeat voters, vote "
+        "changes, a category mix) at a target rate, report the replies and latencies, then "
+        "watch the poll's totals until they equal what was sent. Exits 1 unless they do and "
+        "every request was answered without a server error. The Twilio auth token is "
+        "$TWILIO_AUTH_TOKEN (locally the development token)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug", help="the poll to vote in (it must be open and pushed)")
+        parser.add_argument(
+            "--url",
+            default=settings.PUBLIC_WEBHOOK_URL,
+            help="the ingest webhook (default: PUBLIC_WEBHOOK_URL, %(default)s)",
+        )
+        parser.add_argument(
+            "--signature-url",
+            help="the URL Twilio signs, when it differs from --url (e.g. behind a proxy)",
+        )
+        parser.add_argument("--total", type=int, default=1000, help="texts to send")
+        parser.add_argument(
+            "--voters",
+            type=int,
+            help="distinct phones (default: 80%% of --total, so one text in five is a repeat)",
+        )
+        parser.add_argument(
+            "--change-share",
+            type=float,
+            default=0.5,
+            help="share of repeat texts that ask for another category (default %(default)s)",
+        )
+        parser.add_argument(
+            "--mix",
+            default="",
+            help='category weights, e.g. "A=50,B=30,C=20" (default: all equal)',
+        )
+        parser.add_argument(
+            "--rate",
+            type=float,
+            default=100.0,
+            help="texts per second (0: as fast as --concurrency allows; default %(default)s)",
+        )
+        parser.add_argument(
+            "--concurrency", type=int, default=16, help="requests in flight (default %(default)s)"
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=30.0,
+            help="seconds to wait for the totals after the last reply (default %(default)s)",
+        )
+        parser.add_argument("--seed", type=int, help="make the plan reproducible")
+        parser.add_argument("--json", type=Path, help="also write the result as JSON here")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args: Any, slug: str, **options: Any) -> None:
+        try:
+            poll = Poll.objects.get(slug=slug)
+        except Poll.DoesNotExist:
+            raise CommandError(f"there is no poll with the slug {slug!r}") from None
+        total = options["total"]
+        voters = options["voters"] or max(1, math.ceil(total * 0.8))
+        load = LoadOptions(
+            url=options["url"],
+            auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN,
+            plan=PlanSpec(total, voters, options["change_share"], options["seed"]),
+            mix=options["mix"],
+            rate=options["rate"],
+            concurrency=options["concurrency"],
+            wait=options["wait"],
+            signature_url=options["signature_url"],
+        )
+        _check_options(load)
+        config = _pushed_config(poll)
+        state = config.voting_state(datetime.now(UTC))
+        if state != VotingState.ACCEPTING:
+            raise CommandError(
+                f"poll {slug!r} is not taking votes ({state.value}); open it and push it first"
+            )
+        progress = ProgressBar(self._write_progress, terminal=self.stderr.isatty())
+        try:
+            result = run_load(
+                config,
+                load,
+                lambda: _read_counts(poll),
+                None if options["no_progress"] else progress,
+            )
+        except (BadPlan, BadWebhookUrl) as error:
+            raise CommandError(str(error)) from None
+        except ReadFailed as error:
+            raise CommandError(f"cannot read the totals of {slug!r}: {error}") from None
+        except LoadAborted as error:
+            raise CommandError(f"{error} at {load.url}{_hint(str(error))}") from None
+        except KeyboardInterrupt:
+            raise CommandError("interrupted: the totals were not checked") from None
+        finally:
+            progress.finish()
+        labels = {category.code: category.label for category in config.categories}
+        self.stdout.write(format_report(result, labels))
+        if options["json"]:
+            try:
+                options["json"].write_text(json.dumps(to_json(result), indent=1) + "\n")
+            except OSError as error:
+                raise CommandError(f"cannot write {options['json']}: {error}") from None
+        if result.failed_requests:
+            raise CommandError(f"{result.failed_requests} requests failed (5xx or no answer)")
+        if not result.exact:
+            raise CommandError("the totals do not equal what was sent")
+
+    def _write_progress(self, text: str) -> None:
+        # Plain text (stderr's default style would colour it as an error), shown at once.
+        self.stderr.write(text, style_func=lambda plain: plain, ending="")
+        self.stderr.flush()
+
+
+def _check_options(load: LoadOptions) -> None:
+    """Refuse impossible options before anything is read or sent."""
+    try:
+        validate(load.plan)
+        check_url(load.url)
+        if load.signature_url:
+            check_url(load.signature_url)
+    except (BadPlan, BadWebhookUrl) as error:
+        raise CommandError(str(error)) from None
+    if load.rate < 0 or load.wait < 0:
+        raise CommandError("--rate and --wait must not be negative")
+    if load.concurrency < 1:
+        raise CommandError("--concurrency must be at least 1")
+
+
+def _pushed_config(poll: Poll) -> PollConfig:
+    """The poll's configuration as the ingest reads it: what was last pushed, not the form."""
+    table = settings.CONFIG_TABLE
+    number = poll.pushed_number or poll.number
+    try:
+        item = (
+            aws.dynamodb()
+            .get_item(TableName=table, Key=keys.config_key(number, poll.slug), ConsistentRead=True)
+            .get("Item")
+        )
+    except aws.AWS_ERRORS as error:
+        raise CommandError(aws.describe(error, "config", table)) from None
+    if not item:
+        raise CommandError(
+            f"poll {poll.slug!r} has not been pushed to the config table, so the ingest does "
+            f"not know it: run `manage.py push_config {poll.slug}` first"
+        )
+    try:
+        return PollConfig.from_json(item[keys.CONFIG_DOCUMENT]["S"])
+    except (InvalidConfig, KeyError) as error:
+        raise CommandError(
+            f"the pushed configuration of {poll.slug!r} is unreadable: {error}"
+        ) from None
+
+
+def _read_counts(poll: Poll) -> Counts:
+    try:
+        results = read_results(poll)
+    except ResultsError as error:
+        raise ReadFailed(str(error)) from None
+    return Counts({row.code: row.votes for row in results.rows}, results.total)
+
+
+def _hint(reason: str) -> str:
+    if "HTTP 403" in reason:
+        return ": the webhook refused the signature; set TWILIO_AUTH_TOKEN to its auth token"
+    if "connection refused" in reason or "timed out" in reason:
+        return ": is the webhook running there?"
+    if "HTTP 404" in reason:
+        return ": no webhook at that path"
+    return ""
