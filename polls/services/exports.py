@@ -16,10 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-
 from lambdas.shared import keys
-from polls.services import aws
+from polls.services import aws, tables
 from polls.services.results import REMOVED_LABEL, UNKNOWN_REGION, PollResults, share
 
 if TYPE_CHECKING:
@@ -117,7 +115,7 @@ def vote_rows(poll: Poll) -> Iterator[Row]:
     raise ExportError here rather than halfway through a download.
     """
     labels = {category.code: category.label for category in poll.categories.all()}
-    pages = _vote_pages(poll.slug)
+    pages = tables.vote_pages(poll.slug, _VOTE_ATTRIBUTES, ExportError)
     first = next(pages)
     return itertools.chain([VOTES_HEADER], _rows(itertools.chain([first], pages), labels))
 
@@ -137,31 +135,6 @@ def _rows(pages: Iterable[list[dict[str, Any]]], labels: dict[str, str]) -> Iter
                 region or UNKNOWN_REGION,
                 _string(item, keys.VOTE_MESSAGE_SID),
             )
-
-
-def _vote_pages(poll_id: str) -> Iterator[list[dict[str, Any]]]:
-    """The Items of each Query page over the poll's partitions; at least one (maybe empty)."""
-    client = aws.dynamodb()
-    table = settings.VOTES_TABLE
-    names = {f"#a{i}": name for i, name in enumerate(_VOTE_ATTRIBUTES)}
-    for partition in keys.vote_partitions(poll_id):
-        arguments: dict[str, Any] = {
-            "TableName": table,
-            "KeyConditionExpression": "#pk = :pk",
-            "ProjectionExpression": ", ".join(names),
-            "ExpressionAttributeNames": {**names, "#pk": keys.PARTITION_KEY},
-            "ExpressionAttributeValues": {":pk": {"S": partition}},
-            "ConsistentRead": True,
-        }
-        while True:
-            try:
-                page = client.query(**arguments)
-            except aws.AWS_ERRORS as error:
-                raise ExportError(aws.describe(error, "votes", table)) from None
-            yield page["Items"]
-            if "LastEvaluatedKey" not in page:
-                break
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _string(item: dict[str, Any], name: str) -> str:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from lambdas.shared import keys
 from lambdas.shared.config_doc import VotingState
 from lambdas.shared.counting import UncountableVote, counted_attributes, counters
-from polls.services import aws
+from polls.services import aws, tables
 from polls.services.retention import PURGED_AT
 
 if TYPE_CHECKING:
@@ -51,40 +51,21 @@ class Recount:
 
 
 def count_votes(poll_id: str) -> tuple[Counter[str], int]:
-    client = aws.dynamodb()
-    table = settings.VOTES_TABLE
     counted: Counter[str] = Counter()
     uncountable = 0
-    names = {f"#a{i}": name for i, name in enumerate(_VOTE_ATTRIBUTES)}
-    try:
-        for partition in keys.vote_partitions(poll_id):
-            arguments = {
-                "TableName": table,
-                "KeyConditionExpression": "#pk = :pk",
-                "ProjectionExpression": ", ".join(names),
-                "ExpressionAttributeNames": {**names, "#pk": keys.PARTITION_KEY},
-                "ExpressionAttributeValues": {":pk": {"S": partition}},
-                "ConsistentRead": True,
-            }
-            while True:
-                page = client.query(**arguments)
-                for item in page["Items"]:
-                    try:
-                        counted.update(counters(item))
-                    except UncountableVote:
-                        uncountable += 1
-                if "LastEvaluatedKey" not in page:
-                    break
-                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    except aws.AWS_ERRORS as error:
-        raise RecountError(aws.describe(error, "votes", table)) from None
+    for page in tables.vote_pages(poll_id, _VOTE_ATTRIBUTES, RecountError):
+        for item in page:
+            try:
+                counted.update(counters(item))
+            except UncountableVote:
+                uncountable += 1
     return counted, uncountable
 
 
 def recount(poll: Poll) -> Recount:
     """Count the votes, then read the aggregate; record the outcome on the poll."""
     counted, uncountable = count_votes(poll.slug)
-    item = _aggregate(poll.slug)
+    item = tables.read_aggregate(poll.slug, RecountError)
     if PURGED_AT in item:
         raise RecountError(
             f"the votes were purged ({item[PURGED_AT]['S'][:16]} UTC) and the totals are "
@@ -156,14 +137,3 @@ def _refuse_unless_quiet(poll: Poll, result: Recount) -> None:
                 f"the tally wrote less than {QUIET_SECONDS} s ago and may still be applying "
                 "votes; try again in a minute (or force the repair)"
             )
-
-
-def _aggregate(poll_id: str) -> dict[str, dict[str, str]]:
-    table = settings.AGGREGATES_TABLE
-    try:
-        response = aws.dynamodb().get_item(
-            TableName=table, Key=keys.aggregate_key(poll_id), ConsistentRead=True
-        )
-    except aws.AWS_ERRORS as error:
-        raise RecountError(aws.describe(error, "aggregates", table)) from None
-    return response.get("Item", {})

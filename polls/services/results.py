@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.conf import settings
 
 from lambdas.shared import keys
-from polls.services import aws
+from polls.services import aws, tables
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -68,7 +68,7 @@ def results_document(results: PollResults) -> dict[str, Any]:
 
 
 def read_results(poll: Poll) -> PollResults:
-    item = _read_aggregate(poll.slug)
+    item = tables.read_aggregate(poll.slug, ResultsError)
     counts = keys.counts_from_aggregate(item)
     rows = [
         ResultRow(category.code, category.label, counts.pop(category.code, 0))
@@ -90,7 +90,7 @@ def read_results(poll: Poll) -> PollResults:
 
 def read_votes_per_category(poll_id: str) -> dict[str, int]:
     """Category code -> votes stored under it (what a category change must not orphan)."""
-    return keys.counts_from_aggregate(_read_aggregate(poll_id))
+    return keys.counts_from_aggregate(tables.read_aggregate(poll_id, ResultsError))
 
 
 def read_totals(poll_ids: Iterable[str]) -> dict[str, int]:
@@ -126,17 +126,6 @@ def read_totals(poll_ids: Iterable[str]) -> dict[str, int]:
     except aws.AWS_ERRORS as error:
         raise ResultsError(aws.describe(error, "aggregates", table)) from None
     return totals
-
-
-def _read_aggregate(poll_id: str) -> dict[str, dict[str, str]]:
-    table = settings.AGGREGATES_TABLE
-    try:
-        response = aws.dynamodb().get_item(
-            TableName=table, Key=keys.aggregate_key(poll_id), ConsistentRead=True
-        )
-    except aws.AWS_ERRORS as error:
-        raise ResultsError(aws.describe(error, "aggregates", table)) from None
-    return response.get("Item", {})
 
 
 def _total(item: dict[str, dict[str, str]]) -> int:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from lambdas.shared import keys
 from lambdas.shared.config_doc import VotingState
-from polls.services import aws
+from polls.services import aws, tables
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -37,18 +37,11 @@ def purge_votes(poll: Poll) -> int:
     table = settings.VOTES_TABLE
     purged = 0
     try:
-        for partition in keys.vote_partitions(poll.slug):
-            pages = client.get_paginator("query").paginate(
-                TableName=table,
-                KeyConditionExpression="#pk = :pk",
-                ProjectionExpression="#pk, #sk",
-                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
-                ExpressionAttributeValues={":pk": {"S": partition}},
-            )
-            for page in pages:
-                for key in page["Items"]:
-                    _purge_one(client, table, key)
-                    purged += 1
+        attributes = (keys.PARTITION_KEY, keys.SORT_KEY)
+        for page in tables.vote_pages(poll.slug, attributes, PurgeError):
+            for key in page:
+                _purge_one(client, table, key)
+                purged += 1
         client.update_item(
             TableName=settings.AGGREGATES_TABLE,
             Key=keys.aggregate_key(poll.slug),

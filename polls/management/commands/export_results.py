@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from polls.models import Poll
+from polls.management.lookup import poll_by_slug
 from polls.services import exports
 from polls.services.results import ResultsError, read_results
 
@@ -35,10 +35,7 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, slug: str, by_region: bool, output: Path | None, **options: Any
     ) -> None:
-        try:
-            poll = Poll.objects.get(slug=slug)
-        except Poll.DoesNotExist:
-            raise CommandError(f"there is no poll with the slug {slug!r}") from None
+        poll = poll_by_slug(slug)
         try:
             results = read_results(poll)
         except ResultsError as error:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from polls.models import Poll
+from polls.management.lookup import poll_by_slug
 from polls.services.dashboard import PublishError, publish_dashboard
 
 
@@ -17,10 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("slug")
 
     def handle(self, *args: Any, slug: str, **options: Any) -> None:
-        try:
-            poll = Poll.objects.get(slug=slug)
-        except Poll.DoesNotExist:
-            raise CommandError(f"there is no poll with the slug {slug!r}") from None
+        poll = poll_by_slug(slug)
         try:
             url = publish_dashboard(poll)
         except PublishError as error:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from polls.models import Poll
+from polls.management.lookup import poll_by_slug
 from polls.services.retention import PurgeError, purge_votes
 
 
@@ -21,10 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
 
     def handle(self, *args: Any, slug: str, yes: bool, **options: Any) -> None:
-        try:
-            poll = Poll.objects.get(slug=slug)
-        except Poll.DoesNotExist:
-            raise CommandError(f"there is no poll with the slug {slug!r}") from None
+        poll = poll_by_slug(slug)
         if not yes:
             raise CommandError("purging votes cannot be undone: run again with --yes")
         try:

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lambdas.shared import keys
-from polls.models import Poll
+from polls.management.lookup import poll_by_slug
 from polls.services import recount as recounting
 
 
@@ -32,10 +32,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, slug: str, repair: bool, force: bool, **options: Any) -> None:
-        try:
-            poll = Poll.objects.get(slug=slug)
-        except Poll.DoesNotExist:
-            raise CommandError(f"there is no poll with the slug {slug!r}") from None
+        poll = poll_by_slug(slug)
         try:
             result = recounting.recount(poll)
         except recounting.RecountError as error:

@@ -21,6 +21,7 @@ from deploy.load.webhook import BadWebhookUrl, check_url
 from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN
 from lambdas.shared import keys
 from lambdas.shared.config_doc import InvalidConfig, PollConfig, VotingState
+from polls.management.lookup import poll_by_slug
 from polls.models import Poll
 from polls.services import aws
 from polls.services.results import ResultsError, read_results
@@ -83,10 +84,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, slug: str, **options: Any) -> None:
-        try:
-            poll = Poll.objects.get(slug=slug)
-        except Poll.DoesNotExist:
-            raise CommandError(f"there is no poll with the slug {slug!r}") from None
+        poll = poll_by_slug(slug)
         total = options["total"]
         voters = options["voters"] or max(1, math.ceil(total * 0.8))
         load = LoadOptions(
