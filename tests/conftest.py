@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from deploy.local_resources import LocalResources, create_local_resources
+from deploy.local_stack import LocalBackend
 from tests.emulator import MOTO_ENDPOINT, REGION
 
 
@@ -36,6 +37,25 @@ def _clear_function_caches() -> None:
     ingest = sys.modules.get("lambdas.ingest.handler")
     if ingest is not None:
         ingest.reset_container_state()
+
+
+@pytest.fixture
+def backend(aws, settings) -> Iterator[LocalBackend]:
+    """The embedded backend on the clean emulator: signed webhook on a free port, stream
+    poller running the tally. Published dashboards read through its identity pool."""
+    settings.DASHBOARD_IDENTITY_POOL_ID = aws.identity_pool_id
+    stack = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def alice(db):  # -> django.contrib.auth.models.User
+    """An organiser (staff, not superuser) named alice."""
+    from tests.portal_support import organiser
+
+    return organiser("alice")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,11 @@ from polls.models import Category, Poll
 from polls.services.config_push import push_config
 from polls.services.dashboard import publish_dashboard
 from tests.browser import chromium
-from tests.emulator import MOTO_ENDPOINT, REGION
+from tests.emulator import MOTO_ENDPOINT
 from tests.helpers import sms
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "dashboard.png"
-
-
-@pytest.fixture
-def backend(aws, settings) -> Iterator[LocalBackend]:
-    settings.DASHBOARD_IDENTITY_POOL_ID = aws.identity_pool_id
-    stack = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0)
-    stack.start()
-    yield stack
-    stack.stop()
 
 
 @pytest.fixture

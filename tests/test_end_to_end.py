@@ -4,7 +4,6 @@ table -> stream -> poller -> tally -> aggregates table."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,17 +11,13 @@ from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN
 from deploy.local_stack import LocalBackend
 from deploy.send_vote import post_signed
 from lambdas.shared import keys
-from tests.emulator import MOTO_ENDPOINT, REGION
 from tests.helpers import aggregate, demo_poll, put_poll, sms, vote_items
 
 
 @pytest.fixture
-def backend(aws) -> Iterator[LocalBackend]:
-    stack = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0)
-    stack.start()
+def backend(backend: LocalBackend) -> LocalBackend:
     put_poll(demo_poll())
-    yield stack
-    stack.stop()
+    return backend
 
 
 def wait_for_count(code: str, expected: int, timeout: float) -> float:

@@ -27,11 +27,6 @@ ADD_URL = POLLS_URL
 
 
 @pytest.fixture
-def alice() -> User:
-    return organiser("alice")
-
-
-@pytest.fixture
 def bob_poll() -> Poll:
     return make_poll(organiser("bob"), "bobs-poll", "Bob's secret question")
 

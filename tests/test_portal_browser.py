@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN
-from deploy.local_stack import LocalBackend
 from deploy.send_vote import post_signed
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Poll
 from tests.browser import chromium
-from tests.emulator import MOTO_ENDPOINT, REGION
 from tests.helpers import sms
 from tests.portal_support import NUMBER, organiser
 
@@ -31,14 +28,6 @@ TEXTS = [
     ("Cherries?", "+15550300003", "US", "NY"),
     ("C.", "+15550300004", "US", "NY"),
 ]
-
-
-@pytest.fixture
-def backend(aws) -> Iterator[LocalBackend]:
-    stack = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0)
-    stack.start()
-    yield stack
-    stack.stop()
 
 
 @pytest.fixture

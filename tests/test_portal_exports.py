@@ -21,7 +21,7 @@ from polls.models import Poll
 from polls.services import exports
 from polls.services.config_push import push_config
 from tests.helpers import WEBHOOK_URL, signed_event, sms
-from tests.portal_support import change_url, logged_in, make_poll, organiser, page_messages
+from tests.portal_support import change_url, logged_in, make_poll, page_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -34,11 +34,6 @@ VOTES = [
     ("c", "+15550000004", "", ""),
 ]
 FORMULA_LABEL = '=HYPERLINK("http://evil.example","Bananas")'
-
-
-@pytest.fixture
-def alice():
-    return organiser("alice")
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from tests.portal_support import (
     change_url,
     logged_in,
     make_poll,
-    organiser,
     page_messages,
     pushed_config,
 )
@@ -28,11 +27,6 @@ from tests.portal_support import (
 pytestmark = pytest.mark.django_db
 
 TWO = [("A", "Apples"), ("B", "Bananas")]
-
-
-@pytest.fixture
-def alice():
-    return organiser("alice")
 
 
 @pytest.fixture

@@ -33,11 +33,6 @@ FRUIT = [("A", "Apples"), ("B", "Bananas")]
 
 
 @pytest.fixture
-def alice():
-    return organiser("alice")
-
-
-@pytest.fixture
 def dynamodb_calls() -> Iterator[list[str]]:
     """The DynamoDB operations the portal makes, in order (observed, not intercepted)."""
     calls: list[str] = []

@@ -21,7 +21,6 @@ from tests.portal_support import (
     change_url,
     logged_in,
     make_poll,
-    organiser,
     page_messages,
 )
 
@@ -181,11 +180,6 @@ def twilio(aws, settings) -> Iterator[FakeTwilio]:
     yield fake
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def alice():
-    return organiser("alice")
 
 
 def configure(client, *polls):

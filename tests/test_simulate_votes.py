@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -17,23 +16,13 @@ from deploy.load.latency import Observation, vote_to_total
 from deploy.load.ledger import Counts, Ledger
 from deploy.load.plan import CategoryMix, Intent, PlanSpec, build_plan
 from deploy.load.replies import Outcome, ReplyClassifier, Verdict
-from deploy.local_stack import LocalBackend
 from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Category, Poll
 from polls.services.config_push import push_config
-from tests.emulator import MOTO_ENDPOINT, REGION
 from tests.helpers import aggregate, demo_poll, vote_items
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def backend(aws) -> Iterator[LocalBackend]:
-    stack = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0)
-    stack.start()
-    yield stack
-    stack.stop()
 
 
 def make_poll(slug: str = "lunch", push: bool = True, **fields: object) -> Poll:
