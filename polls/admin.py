@@ -30,7 +30,6 @@ from polls import admin_actions
 from polls.forms import CategoryForm, CategoryFormSet
 from polls.models import REPLY_FIELDS, Category, Poll
 from polls.organisers import polls_of
-from polls.services import lifecycle
 from polls.services.config_push import PushError, has_unpushed_changes, withdraw_config
 from polls.services.dashboard import public_url
 from polls.services.results import ResultsError, read_results, read_totals, results_document
@@ -48,9 +47,11 @@ PAGE_ACTIONS = [
     ("schedule", "Schedule…"),
     ("push_configuration", "Push configuration"),
     ("configure_twilio_number", "Configure Twilio number"),
+    ("publish", "Publish dashboard"),
     ("duplicate", "Duplicate"),
+    ("rotate_voter_keys", "Rotate voter keys"),
 ]
-_IN_DYNAMODB = ["config_state", "twilio_webhook", "results", "last_recount"]
+_IN_DYNAMODB = ["config_state", "twilio_webhook", "public_dashboard", "results", "last_recount"]
 
 
 class CategoryInline(admin.TabularInline):
@@ -84,6 +85,8 @@ class PollAdmin(admin.ModelAdmin):
         admin_actions.schedule,
         admin_actions.duplicate,
         admin_actions.configure_twilio_number,
+        admin_actions.publish,
+        admin_actions.rotate_voter_keys,
     ]
     prepopulated_fields = {"slug": ("question",)}
 
@@ -153,7 +156,9 @@ class PollAdmin(admin.ModelAdmin):
         return f"version {poll.config_version}{changed}"
 
     @admin.display(description="Dashboard")
-    def dashboard(self, poll: Poll) -> SafeString:
+    def dashboard(self, poll: Poll) -> SafeString | str:
+        if poll.dashboard_published_at is None:
+            return "not published"
         return format_html(
             '<a href="{}" target="_blank" rel="noopener">open ↗</a>', public_url(poll)
         )
@@ -171,6 +176,7 @@ class PollAdmin(admin.ModelAdmin):
             "closes_at",
             "allow_vote_change",
             "confirm_votes",
+            "retention_days",
         ]
         if request.user.is_superuser:
             poll_fields.insert(0, "owner")
@@ -224,6 +230,18 @@ class PollAdmin(admin.ModelAdmin):
             return f"{done}; the webhook is now {wanted}: configure the number again."
         return done
 
+    @admin.display(description="Public dashboard")
+    def public_dashboard(self, poll: Poll) -> SafeString | str:
+        if poll.dashboard_published_at is None:
+            return "Not published: “Publish dashboard” uploads the results page to S3."
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a> (published {}; closing the '
+            "poll republishes it as final results)",
+            public_url(poll),
+            public_url(poll),
+            _when(poll.dashboard_published_at),
+        )
+
     @admin.display(description="Results")
     def results(self, poll: Poll) -> str:
         try:
@@ -270,8 +288,9 @@ class PollAdmin(admin.ModelAdmin):
             context["poll_links"] = [
                 (reverse("polls:results-csv", args=[obj.pk]), "Results CSV", False),
                 (reverse("polls:votes-csv", args=[obj.pk]), "Votes CSV", False),
-                (public_url(obj), "Dashboard ↗", True),
             ]
+            if obj.dashboard_published_at is not None:
+                context["poll_links"].append((public_url(obj), "Dashboard ↗", True))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self) -> list[URLPattern]:
@@ -311,7 +330,7 @@ class PollAdmin(admin.ModelAdmin):
         if poll.status == PollStatus.OPEN or poll.pushed_at is not None:
             pushed = admin_actions.push(self, request, poll)
             if pushed and poll.status == PollStatus.CLOSED and "status" in form.changed_data:
-                lifecycle.after_close(poll)
+                admin_actions.republish_closed(self, request, poll)
 
     def delete_model(self, request: HttpRequest, obj: Poll) -> None:
         self._withdraw(request, obj)

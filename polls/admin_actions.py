@@ -20,6 +20,7 @@ from polls.forms import ScheduleForm
 from polls.models import Poll
 from polls.services import lifecycle
 from polls.services.config_push import PushError, push_config
+from polls.services.dashboard import PublishError, publish_dashboard
 from polls.services.twilio_numbers import TwilioError, configure_poll_number
 
 
@@ -55,7 +56,59 @@ def open_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Query
 @admin.action(description="Close now", permissions=["change"])
 def close_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
     for poll in queryset:
-        _change(modeladmin, request, poll, "closed", lifecycle.close_now)
+        if _change(modeladmin, request, poll, "closed", lifecycle.close_now):
+            republish_closed(modeladmin, request, poll)
+
+
+def republish_closed(modeladmin: admin.ModelAdmin, request: HttpRequest, poll: Poll) -> None:
+    """A published dashboard of a poll that just closed is republished as final results (an
+    unpublished one stays unpublished: publishing is the organiser's choice)."""
+    if poll.dashboard_published_at is None:
+        return
+    try:
+        publish_dashboard(poll)
+    except PublishError as error:
+        modeladmin.message_user(
+            request,
+            f"“{poll}” is closed, but its dashboard was not republished as final results: "
+            f"{error}. Try “Publish dashboard” again.",
+            messages.WARNING,
+        )
+    else:
+        modeladmin.message_user(
+            request, f"Republished the dashboard of “{poll}” as final results.", messages.SUCCESS
+        )
+
+
+@admin.action(description="Publish dashboard", permissions=["change"])
+def publish(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
+    for poll in queryset:
+        try:
+            url = publish_dashboard(poll)
+        except PublishError as error:
+            modeladmin.message_user(
+                request, f"The dashboard of “{poll}” was not published: {error}.", messages.ERROR
+            )
+            continue
+        modeladmin.message_user(
+            request,
+            format_html(
+                'Published the dashboard of “{}” at <a href="{}" target="_blank" '
+                'rel="noopener">{}</a>.',
+                poll,
+                url,
+                url,
+            ),
+            messages.SUCCESS,
+        )
+
+
+@admin.action(description="Rotate voter keys", permissions=["change"])
+def rotate_voter_keys(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Poll]
+) -> None:
+    for poll in queryset:
+        _change(modeladmin, request, poll, "re-keyed", lifecycle.rotate_voter_keys)
 
 
 @admin.action(description="Schedule opening and closing…", permissions=["change"])
@@ -151,14 +204,16 @@ def _change(
     poll: Poll,
     done: str,
     change: Callable[[Poll], int],
-) -> None:
+) -> bool:
+    """Make the change and say how it went; True when it was made."""
     try:
         version = change(poll)
     except lifecycle.LifecycleError as error:
         modeladmin.message_user(request, f"“{poll}” was not {done}: {error}.", messages.ERROR)
-    else:
-        modeladmin.message_user(
-            request,
-            f"{done.capitalize()} “{poll}” and pushed version {version} to DynamoDB.",
-            messages.SUCCESS,
-        )
+        return False
+    modeladmin.message_user(
+        request,
+        f"{done.capitalize()} “{poll}” and pushed version {version} to DynamoDB.",
+        messages.SUCCESS,
+    )
+    return True

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
@@ -19,6 +20,9 @@ from polls.validation import (
     validate_e164,
     validate_keyword,
 )
+
+# Longer is a typo for "keep them": leave the field blank for that.
+MAX_RETENTION_DAYS = 3650
 
 # Every reply a poll may override, and its field. NO_POLL is sent when no poll matched, so
 # no poll can override it.
@@ -70,6 +74,13 @@ class Poll(models.Model):
     confirm_votes = models.BooleanField(
         default=True, help_text="Send a confirmation SMS for each vote."
     )
+    retention_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text="Delete each vote this many days after it arrives; the totals stay. Blank "
+        "keeps the votes until they are purged (manage.py purge_votes).",
+    )
 
     reply_confirmed = _reply_field(Reply.CONFIRMED)
     reply_already_voted = _reply_field(Reply.ALREADY_VOTED)
@@ -96,6 +107,11 @@ class Poll(models.Model):
     last_recount_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_recount_drift = models.JSONField(default=dict, blank=True, editable=False)
     last_recount_repaired = models.BooleanField(default=False, editable=False)
+    # Part of the voter keys' HMAC input: rotating it (admin action) gives every voter of the
+    # poll a new key that cannot be linked to the old one.
+    voter_key_version = models.PositiveSmallIntegerField(default=1, editable=False)
+    # When the public results page was last uploaded; closing republishes a published page.
+    dashboard_published_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -147,6 +163,8 @@ class Poll(models.Model):
             confirm_votes=self.confirm_votes,
             replies=replies,
             version=self.config_version,
+            retention_days=self.retention_days,
+            voter_key_version=self.voter_key_version,
         )
 
 

@@ -1,4 +1,5 @@
-"""Publishing the dashboard: the right objects, types and cache headers, public, no secrets."""
+"""Publishing the dashboard: the right objects, types and cache headers, public, no secrets;
+from the admin, and again as final results when the poll closes."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN, DEV_VOTER_HASH_KEY
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Category, Poll
-from polls.services.dashboard import LONG_CACHE, SHORT_CACHE, publish_dashboard
+from polls.services.dashboard import LONG_CACHE, SHORT_CACHE, public_url, publish_dashboard
+from tests.portal_support import POLLS_URL, change_url, logged_in, page_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +131,75 @@ def test_publish_command_prints_the_url_and_names_problems(dashboard_settings, p
         call_command("publish_dashboard", "fruit")
     with pytest.raises(CommandError, match="no poll with the slug"):
         call_command("publish_dashboard", "nope")
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    return logged_in(User.objects.create_superuser("root"))
+
+
+def test_the_admin_publishes_and_shows_where(dashboard_settings, poll, admin_client):
+    listing = admin_client.get(POLLS_URL).content.decode()
+    assert "not published" in listing
+
+    response = admin_client.post(change_url(poll, "run/publish"), follow=True)
+
+    url = public_url(poll)
+    assert page_messages(response) == [
+        f"Published the dashboard of “Best &lt;fruit&gt;?” at "
+        f'<a href="{url}" target="_blank" rel="noopener">{url}</a>.'
+    ]
+    assert "polls/fruit/index.html" in published_objects()
+    poll.refresh_from_db()
+    assert poll.dashboard_published_at is not None
+    assert f'href="{url}"' in admin_client.get(POLLS_URL).content.decode()
+    assert f'href="{url}"' in admin_client.get(change_url(poll)).content.decode()
+
+
+def test_a_publish_that_fails_says_why(dashboard_settings, poll, admin_client):
+    dashboard_settings.DASHBOARD_IDENTITY_POOL_ID = ""
+
+    response = admin_client.post(change_url(poll, "run/publish"), follow=True)
+
+    assert response.status_code == 200
+    assert page_messages(response) == [
+        "The dashboard of “Best <fruit>?” was not published: no Cognito identity pool is "
+        "configured for the dashboard (set DASHBOARD_IDENTITY_POOL_ID)."
+    ]
+    assert published_objects() == {}
+
+
+def test_closing_republishes_a_published_dashboard_as_final(dashboard_settings, poll, admin_client):
+    publish_dashboard(poll)
+
+    response = admin_client.post(change_url(poll, "run/close_now"), follow=True)
+
+    assert page_messages(response)[1:] == [
+        "Republished the dashboard of “Best <fruit>?” as final results."
+    ]
+    config = json.loads(published_objects()["polls/fruit/config.json"]["Body"])
+    assert config["status"] == "closed" and config["closesAt"]
+
+
+def test_closing_leaves_an_unpublished_dashboard_unpublished(
+    dashboard_settings, poll, admin_client
+):
+    admin_client.post(change_url(poll, "run/close_now"))
+
+    assert published_objects() == {}
+
+
+def test_a_failed_republish_is_a_warning_and_the_poll_stays_closed(
+    dashboard_settings, poll, admin_client
+):
+    publish_dashboard(poll)
+    dashboard_settings.DASHBOARD_BUCKET = "no-such-bucket"
+
+    response = admin_client.post(change_url(poll, "run/close_now"), follow=True)
+
+    assert page_messages(response)[1:] == [
+        "“Best <fruit>?” is closed, but its dashboard was not republished as final results: "
+        "the dashboard bucket 'no-such-bucket' does not exist. Try “Publish dashboard” again."
+    ]
+    poll.refresh_from_db()
+    assert poll.status == PollStatus.CLOSED

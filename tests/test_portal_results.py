@@ -14,8 +14,10 @@ import boto3
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from lambdas.shared.config_doc import PollStatus
+from polls.models import Poll
 from polls.services import aws as portal_aws
 from polls.services.results import read_totals
 from tests.portal_support import (
@@ -53,6 +55,7 @@ def column(page: str, name: str) -> list[str]:
 def test_the_list_shows_totals_from_one_batch_read_and_dashboard_links(aws, alice, dynamodb_calls):
     for slug in ("first", "second", "third"):
         make_poll(alice, slug, question=slug.capitalize(), categories=FRUIT, keyword=slug)
+    Poll.objects.filter(slug="third").update(dashboard_published_at=timezone.now())
     count_votes("first", {"A": 5, "B": 2})
     count_votes("third", {"B": 1})
 
@@ -65,6 +68,7 @@ def test_the_list_shows_totals_from_one_batch_read_and_dashboard_links(aws, alic
         f'<a href="{settings.DASHBOARD_BASE_URL}/polls/third/index.html" target="_blank" '
         'rel="noopener">open ↗</a>'
     )
+    assert column(page, "dashboard")[1:] == ["not published", "not published"]
     assert column(page, "voting_state") == ["Draft", "Draft", "Draft"]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from io import StringIO
 
 import boto3
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from deploy.local_resources import DEV_VOTER_HASH_KEY
@@ -26,6 +28,15 @@ from tests.helpers import (
     signed_event,
     sms,
     vote_items,
+)
+from tests.portal_support import (
+    NUMBER,
+    change_form,
+    change_url,
+    logged_in,
+    make_poll,
+    page_messages,
+    pushed_config,
 )
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +107,49 @@ def test_a_new_voter_key_version_gives_new_unlinkable_keys(aws, monkeypatch):
     secret = DEV_VOTER_HASH_KEY.encode()
     assert item["sk"]["S"] == voter_key(secret, "demo", "+15550700001", key_version=2)
     assert item["sk"]["S"] != voter_key(secret, "demo", "+15550700001")
+
+
+def test_an_organiser_sets_a_retention_period_and_votes_carry_it(alice, aws, monkeypatch):
+    poll = make_poll(alice, "fruit", categories=[("A", "Apples"), ("B", "Bananas")])
+    client = logged_in(alice)
+
+    refused = client.post(change_url(poll), change_form(poll, retention_days="0"))
+    assert "Ensure this value is greater than or equal to 1." in refused.content.decode()
+    client.post(change_url(poll), change_form(poll, status="open", retention_days="30"))
+
+    assert pushed_config(NUMBER, "fruit").retention_days == 30
+    monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
+    before = int(time.time())
+    assert ingest.handler(signed_event(sms("A")), None)["statusCode"] == 200
+    [vote] = vote_items("fruit")
+    expires_at = int(vote[keys.VOTE_EXPIRES_AT]["N"])
+    assert before + 30 * 86400 <= expires_at <= int(time.time()) + 30 * 86400
+
+
+def test_voter_keys_rotate_only_when_no_vote_is_stored_under_them(counted_poll, aws):
+    root = User.objects.create_superuser("root")
+    client = logged_in(root)
+    phone = "+15550000000"  # voted A in counted_poll
+    old_key = voter_key(DEV_VOTER_HASH_KEY.encode(), "demo", phone)
+    assert old_key in {item[keys.SORT_KEY]["S"] for item in vote_items()}
+
+    def rotate() -> list[str]:
+        response = client.post(change_url(counted_poll, "run/rotate_voter_keys"), follow=True)
+        return page_messages(response)
+
+    assert rotate() == ["“Fruit?” was not re-keyed: it is taking votes: close it first."]
+    client.post(change_url(counted_poll, "run/close_now"), follow=True)
+    assert rotate() == [
+        "“Fruit?” was not re-keyed: votes are stored under the current keys: purge them "
+        "first (manage.py purge_votes)."
+    ]
+    purge("--yes")
+    assert rotate() == ["Re-keyed “Fruit?” and pushed version 3 to DynamoDB."]
+
+    assert pushed_config(counted_poll.number, "demo").voter_key_version == 2
+    client.post(change_url(counted_poll, "run/open_now"))
+    ingest.reset_container_state()  # a container that has not cached the old document
+    ingest.handler(signed_event(sms("B", sender=phone)), None)
+    [vote] = vote_items()
+    new_key = voter_key(DEV_VOTER_HASH_KEY.encode(), "demo", phone, key_version=2)
+    assert vote[keys.SORT_KEY]["S"] == new_key != old_key

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.template.loader import render_to_string
+from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
 from polls.services import aws
@@ -114,7 +115,8 @@ def dashboard_config(poll: Poll) -> dict[str, Any]:
 
 
 def publish_dashboard(poll: Poll) -> str:
-    """Upload the poll's page, config and the shared assets; returns the page's public URL."""
+    """Upload the poll's page, config and the shared assets, and note when on the poll;
+    returns the page's public URL."""
     if not settings.DASHBOARD_IDENTITY_POOL_ID:
         raise PublishError(
             "no Cognito identity pool is configured for the dashboard "
@@ -151,6 +153,8 @@ def publish_dashboard(poll: Poll) -> str:
             bucket.save(name, ContentFile(content))
     except aws.AWS_ERRORS as error:
         raise PublishError(_describe(error)) from None
+    poll.dashboard_published_at = timezone.now()
+    poll.save(update_fields=["dashboard_published_at"])
     return public_url(poll)
 
 

@@ -14,8 +14,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus, VotingState
 from polls.models import REPLY_FIELDS, Category, Poll
+from polls.services import tables
 from polls.services.config_push import PushError, push_config
 
 MIN_CATEGORIES_TO_OPEN = 2
@@ -62,9 +64,7 @@ def close_now(poll: Poll, now: datetime | None = None) -> int:
         changes["closes_at"] = now  # when it really closed, for the record and the dashboard
     if poll.opens_at is not None and poll.opens_at >= now:
         changes["opens_at"] = None  # it never opened
-    version = _change(poll, changes)
-    after_close(poll)
-    return version
+    return _change(poll, changes)
 
 
 def schedule(
@@ -81,10 +81,17 @@ def schedule(
     )
 
 
-def after_close(poll: Poll) -> None:
-    """What follows a poll closing, in one place. The ingest already knows (the close was
-    pushed); the public dashboard, once it is published (issue 6), is republished here as
-    final results."""
+def rotate_voter_keys(poll: Poll, now: datetime | None = None) -> int:
+    """Give the poll's voters new voter keys, unlinkable to the old ones; returns the pushed
+    version. Only while the poll takes no votes and stores none (before the first vote, or
+    after a purge): a voter whose key changed could otherwise vote twice."""
+    if poll.to_config().voting_state(now or timezone.now()) == VotingState.ACCEPTING:
+        raise LifecycleError("it is taking votes: close it first")
+    if any(tables.vote_pages(poll.slug, (keys.SORT_KEY,), LifecycleError)):
+        raise LifecycleError(
+            "votes are stored under the current keys: purge them first (manage.py purge_votes)"
+        )
+    return _change(poll, {"voter_key_version": poll.voter_key_version + 1})
 
 
 def duplicate(poll: Poll) -> Poll:

@@ -1,6 +1,6 @@
 """Reading a poll's items from the aggregates and votes tables, the one way every service does.
 
-Each caller names the ServiceError subclass it reports with, so an organiser reads "the
+Each caller names the exception it reports with, so an organiser reads "the
 export failed: …" or "the recount failed: …" for the same underlying AWS error.
 """
 
@@ -17,7 +17,7 @@ from polls.services import aws
 Item = dict[str, Any]
 
 
-def read_aggregate(poll_id: str, error: type[aws.ServiceError]) -> Item:
+def read_aggregate(poll_id: str, error: type[Exception]) -> Item:
     """The poll's aggregate item, read consistently; {} before its first vote."""
     table = settings.AGGREGATES_TABLE
     try:
@@ -30,7 +30,7 @@ def read_aggregate(poll_id: str, error: type[aws.ServiceError]) -> Item:
 
 
 def vote_pages(
-    poll_id: str, attributes: Iterable[str], error: type[aws.ServiceError]
+    poll_id: str, attributes: Iterable[str], error: type[Exception]
 ) -> Iterator[list[Item]]:
     """The Items of each Query page over the poll's vote partitions (no Scan), with only
     `attributes`; at least one page, maybe empty. Consistent reads: a vote acknowledged to a
