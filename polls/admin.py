@@ -33,6 +33,7 @@ from polls.organisers import polls_of
 from polls.services.config_push import PushError, has_unpushed_changes, withdraw_config
 from polls.services.dashboard import public_url
 from polls.services.results import ResultsError, read_results, read_totals, results_document
+from polls.services.retention import PurgeError, erase_poll
 
 PLACEHOLDER_HELP = (
     "Blank fields send the default text. Placeholders: {label} and {code} (the vote's "
@@ -342,7 +343,8 @@ class PollAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
     def _withdraw(self, request: HttpRequest, poll: Poll) -> None:
-        # A deleted poll left in the config table would go on taking votes.
+        # A deleted poll left in the config table would go on taking votes, and its votes
+        # and totals would be inherited by the next poll given its slug.
         try:
             withdraw_config(poll)
         except PushError as error:
@@ -352,6 +354,19 @@ class PollAdmin(admin.ModelAdmin):
                 f"item {poll.pushed_number} / {poll.slug} from the config table by hand.",
                 messages.WARNING,
             )
+            return
+        try:
+            erased = erase_poll(poll.slug)
+        except PurgeError as error:
+            self.message_user(
+                request,
+                f"The votes and totals of “{poll}” are still in DynamoDB ({error}); a new poll "
+                f"with the slug {poll.slug!r} would start with them.",
+                messages.WARNING,
+            )
+            return
+        if erased:
+            self.message_user(request, f"Deleted the {erased} votes of “{poll}” and its totals.")
 
 
 def _when(moment: datetime | None) -> str:

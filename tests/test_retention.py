@@ -153,3 +153,25 @@ def test_voter_keys_rotate_only_when_no_vote_is_stored_under_them(counted_poll, 
     [vote] = vote_items()
     new_key = voter_key(DEV_VOTER_HASH_KEY.encode(), "demo", phone, key_version=2)
     assert vote[keys.SORT_KEY]["S"] == new_key != old_key
+
+
+def test_a_deleted_poll_takes_its_votes_and_totals_along(counted_poll, aws):
+    root = User.objects.create_superuser("root")
+    client = logged_in(root)
+    stream = StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler)
+    stream.drain()  # where the tally's checkpoint is: the 5 votes, counted once already
+    client.post(change_url(counted_poll, "run/close_now"))
+
+    response = client.post(change_url(counted_poll, "delete"), {"post": "yes"}, follow=True)
+
+    assert "Deleted the 5 votes of “Fruit?” and its totals." in page_messages(response)
+    stream.drain()
+    assert vote_items() == [] and aggregate() == {}
+    # A new poll under the same slug starts from nothing: an earlier voter is a new voter.
+    again = make_poll(root, "demo", categories=[("A", "Apples"), ("B", "Bananas")])
+    client.post(change_url(again, "run/open_now"))
+    ingest.reset_container_state()
+    reply = ingest.handler(signed_event(sms("B", sender="+15550000000")), None)["body"]
+    assert "counted" in reply
+    stream.drain()
+    assert keys.counts_from_aggregate(aggregate()) == {"B": 1}

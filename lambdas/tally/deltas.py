@@ -107,7 +107,11 @@ def batch_deltas(records: list[dict[str, Any]]) -> BatchDeltas:
         except PoisonRecord as error:
             deltas.poison.append(Poison(record, str(error)))
             continue
-        deltas.by_poll.setdefault(poll_id, []).append(change)
+        # A record that changes no count (a purge's mark, a retention delete, a MODIFY within
+        # one category) needs no write: delivered again, it changes nothing again. Skipping it
+        # also keeps a deleted poll's aggregate item deleted while its purge streams past.
+        if change.counts:
+            deltas.by_poll.setdefault(poll_id, []).append(change)
     return deltas
 
 
