@@ -20,7 +20,7 @@ from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Category, Poll
 from polls.services.config_push import push_config
-from tests.helpers import aggregate, demo_poll, vote_items
+from tests.helpers import aggregate, demo_poll, failure_queue_messages, vote_items
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +82,40 @@ def test_totals_are_exact_with_repeat_voters_and_changes(backend, tmp_path):
 
     assert "EXACT" in again
     assert aggregate("lunch")[keys.AGGREGATE_TOTAL] == {"N": str(160 + 32)}  # 80% new phones
+
+
+LOAD_TEXTS = 20_000
+LOAD_PHONES = 15_000
+
+
+@pytest.mark.slow
+@pytest.mark.load
+def test_twenty_thousand_texts_with_repeats_and_changes_are_counted_exactly(backend, tmp_path):
+    make_poll(allow_vote_change=True)
+    result_file = tmp_path / "result.json"
+
+    out, _ = simulate(
+        "lunch",
+        *("--url", backend.webhook_url, "--total", str(LOAD_TEXTS)),
+        *("--voters", str(LOAD_PHONES), "--change-share", "0.5", "--mix", "A=5,B=3,C=2"),
+        *("--rate", "0", "--concurrency", "16", "--seed", "20000", "--wait", "120"),
+        *("--json", str(result_file), "--no-progress"),
+    )
+
+    result = json.loads(result_file.read_text())
+    print(out)  # the run's report, for the CI log
+    assert result["failed_requests"] == 0 and result["unexpected_replies"] == 0
+    outcomes = result["outcomes"]
+    assert outcomes["accepted"] == LOAD_PHONES
+    assert outcomes["duplicate"] + outcomes["changed"] == LOAD_TEXTS - LOAD_PHONES
+    assert outcomes["changed"] > 1_000
+    assert result["exact"] is True
+    stored = recount("lunch")
+    assert sum(stored.values()) == LOAD_PHONES
+    assert result["expected"]["categories"] == dict(stored)
+    assert keys.counts_from_aggregate(aggregate("lunch")) == dict(stored)
+    assert aggregate("lunch")[keys.AGGREGATE_TOTAL] == {"N": str(LOAD_PHONES)}
+    assert failure_queue_messages() == []
 
 
 def test_changes_are_refused_where_the_poll_does_not_allow_them(backend):
