@@ -33,7 +33,7 @@ from polls.organisers import polls_of
 from polls.services.config_push import PushError, has_unpushed_changes, withdraw_config
 from polls.services.dashboard import public_url
 from polls.services.results import ResultsError, read_results, read_totals, results_document
-from polls.services.retention import PurgeError, erase_poll
+from polls.services.retention import PurgeError, check_erasable, erase_poll
 
 PLACEHOLDER_HELP = (
     "Blank fields send the default text. Placeholders: {label} and {code} (the vote's "
@@ -201,6 +201,11 @@ class PollAdmin(admin.ModelAdmin):
         # The slug is the poll's id in DynamoDB: votes and totals are stored under it.
         if obj is not None:
             readonly.append("slug")
+        # Once the ingest knows the poll, whether it takes votes changes only through the
+        # actions, which push before they save: a form saves first, and a failed push would
+        # leave the portal saying "closed" while the ingest goes on taking votes.
+        if obj is not None and obj.pushed_at is not None:
+            readonly += ["status", "opens_at", "closes_at"]
         return readonly
 
     def get_prepopulated_fields(
@@ -326,47 +331,50 @@ class PollAdmin(admin.ModelAdmin):
     ) -> None:
         super().save_related(request, form, formsets, change)
         poll: Poll = form.instance
-        # Push once the categories are saved. A poll already in DynamoDB is pushed whatever
-        # its status, so closing it or taking it back to draft reaches the ingest too.
+        # Push once the categories are saved: a poll created open, or any poll the ingest
+        # already knows (its questions, replies and categories may have changed).
         if poll.status == PollStatus.OPEN or poll.pushed_at is not None:
-            pushed = admin_actions.push(self, request, poll)
-            if pushed and poll.status == PollStatus.CLOSED and "status" in form.changed_data:
-                admin_actions.republish_closed(self, request, poll)
+            admin_actions.push(self, request, poll)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Deleting a poll takes its data out of DynamoDB and may be refused (delete_model):
+        # one poll at a time, from its page, so a refusal is never lost in a bulk delete.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DeletionRefused as refusal:  # raised inside the view's transaction: rolled back
+            self.message_user(request, str(refusal), messages.ERROR)
+            return redirect("admin:polls_poll_change", object_id)
 
     def delete_model(self, request: HttpRequest, obj: Poll) -> None:
-        self._withdraw(request, obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
-        for poll in queryset:
-            self._withdraw(request, poll)
-        super().delete_queryset(request, queryset)
-
-    def _withdraw(self, request: HttpRequest, poll: Poll) -> None:
-        # A deleted poll left in the config table would go on taking votes, and its votes
-        # and totals would be inherited by the next poll given its slug.
+        """Withdraw the poll's configuration, so it takes no more votes, then erase its votes
+        and totals, so a new poll given its slug starts from nothing; refuse the deletion
+        when either cannot be done now."""
+        refused = f"“{obj}” was not deleted"
         try:
-            withdraw_config(poll)
-        except PushError as error:
-            self.message_user(
-                request,
-                f"The configuration of “{poll}” is still in DynamoDB ({error}); delete the "
-                f"item {poll.pushed_number} / {poll.slug} from the config table by hand.",
-                messages.WARNING,
-            )
-            return
+            check_erasable(obj)
+            withdraw_config(obj)
+        except (PurgeError, PushError) as error:
+            raise DeletionRefused(f"{refused}: {error}.") from None
         try:
-            erased = erase_poll(poll.slug)
+            erased = erase_poll(obj.slug)
         except PurgeError as error:
-            self.message_user(
-                request,
-                f"The votes and totals of “{poll}” are still in DynamoDB ({error}); a new poll "
-                f"with the slug {poll.slug!r} would start with them.",
-                messages.WARNING,
-            )
-            return
+            raise DeletionRefused(
+                f"{refused}: {error}. It no longer takes votes; delete it again to erase its votes."
+            ) from None
+        super().delete_model(request, obj)
         if erased:
-            self.message_user(request, f"Deleted the {erased} votes of “{poll}” and its totals.")
+            self.message_user(request, f"Deleted the {erased} votes of “{obj}” and its totals.")
+
+
+class DeletionRefused(Exception):
+    pass
 
 
 def _when(moment: datetime | None) -> str:

@@ -17,6 +17,7 @@ from polls.models import Poll
 from tests.helpers import WEBHOOK_URL, signed_event, sms
 from tests.portal_support import (
     POLLS_URL,
+    change_form,
     change_url,
     logged_in,
     make_poll,
@@ -278,3 +279,18 @@ def test_the_poll_page_has_a_button_for_each_action(alice):
     # Only the page's buttons: deleting keeps its own confirmation page.
     assert client.post(change_url(poll, "run/delete_selected"), {"post": "yes"}).status_code == 404
     assert Poll.objects.filter(pk=poll.pk).exists()
+
+
+def test_once_pushed_the_status_changes_only_through_the_actions(alice, reply_to):
+    poll = make_poll(alice, "fruit", categories=TWO)
+    client = logged_in(alice)
+    act(client, "open_now", poll)
+
+    page = client.get(change_url(poll)).content.decode()
+    client.post(change_url(poll), change_form(poll, status="closed", question="Best fruit now?"))
+
+    assert 'name="status"' not in page
+    poll.refresh_from_db()
+    assert (poll.status, poll.question) == (PollStatus.OPEN, "Best fruit now?")
+    assert pushed_config(poll.number, "fruit").question == "Best fruit now?"
+    assert "counted" in reply_to("A")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from io import StringIO
 
 import boto3
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from deploy.local_resources import DEV_VOTER_HASH_KEY
 from deploy.stream_poller import StreamPoller
@@ -20,6 +22,7 @@ from lambdas.shared.voters import voter_key
 from lambdas.tally import handler as tally
 from lambdas.tally.deltas import contribution
 from polls.models import Poll
+from polls.services import aws as portal_aws
 from tests.helpers import (
     WEBHOOK_URL,
     aggregate,
@@ -66,6 +69,36 @@ def test_purge_deletes_the_votes_and_keeps_the_totals(counted_poll, aws):
     assert after == before
     with pytest.raises(CommandError, match="purged"):
         call_command("recount", "demo", stdout=StringIO())
+
+
+def test_a_vote_changed_between_mark_and_delete_is_marked_again(counted_poll, aws):
+    Poll.objects.filter(pk=counted_poll.pk).update(status=PollStatus.CLOSED)
+    counted_poll.refresh_from_db()
+    changed: list[str] = []
+
+    def change_the_vote_first(params: dict, **_: object) -> None:
+        # A change the ingest accepted just before the close reached it lands now: the vote
+        # item is rewritten (to category B), without the purge's mark.
+        if changed:
+            return
+        votes = boto3.client("dynamodb")
+        item = votes.get_item(TableName=params["TableName"], Key=params["Key"])["Item"]
+        item.pop(keys.VOTE_PURGED)
+        item[keys.VOTE_CATEGORY] = {"S": "B"}
+        votes.put_item(TableName=params["TableName"], Item=item)
+        changed.append(item[keys.SORT_KEY]["S"])
+
+    events = portal_aws.dynamodb().meta.events
+    events.register("before-parameter-build.dynamodb.DeleteItem", change_the_vote_first)
+    try:
+        assert "purged 5 votes" in purge("--yes")
+    finally:
+        events.unregister("before-parameter-build.dynamodb.DeleteItem", change_the_vote_first)
+    StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler).drain()
+
+    assert changed and vote_items() == []
+    totals = keys.counts_from_aggregate(aggregate())
+    assert sum(totals.values()) == 5  # the change moved a vote; the purge removed none
 
 
 def test_a_ttl_deletion_leaves_the_totals_alone():
@@ -160,13 +193,24 @@ def test_a_deleted_poll_takes_its_votes_and_totals_along(counted_poll, aws):
     client = logged_in(root)
     stream = StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler)
     stream.drain()  # where the tally's checkpoint is: the 5 votes, counted once already
-    client.post(change_url(counted_poll, "run/close_now"))
 
-    response = client.post(change_url(counted_poll, "delete"), {"post": "yes"}, follow=True)
+    def delete() -> list[str]:
+        response = client.post(change_url(counted_poll, "delete"), {"post": "yes"}, follow=True)
+        return page_messages(response)
 
-    assert "Deleted the 5 votes of “Fruit?” and its totals." in page_messages(response)
+    assert delete() == ["“Fruit?” was not deleted: it is taking votes: close it first."]
+    client.post(change_url(counted_poll, "run/close_now"), follow=True)
+    assert delete() == [
+        "“Fruit?” was not deleted: it closed less than 60 s ago; try again in a minute."
+    ]
+    assert Poll.objects.filter(pk=counted_poll.pk).exists() and len(vote_items()) == 5
+    a_while_ago(counted_poll)
+
+    assert delete()[0] == "Deleted the 5 votes of “Fruit?” and its totals."
+
     stream.drain()
     assert vote_items() == [] and aggregate() == {}
+    assert not Poll.objects.filter(pk=counted_poll.pk).exists()
     # A new poll under the same slug starts from nothing: an earlier voter is a new voter.
     again = make_poll(root, "demo", categories=[("A", "Apples"), ("B", "Bananas")])
     client.post(change_url(again, "run/open_now"))
@@ -175,3 +219,31 @@ def test_a_deleted_poll_takes_its_votes_and_totals_along(counted_poll, aws):
     assert "counted" in reply
     stream.drain()
     assert keys.counts_from_aggregate(aggregate()) == {"B": 1}
+
+
+def test_a_poll_whose_configuration_cannot_be_withdrawn_is_not_deleted(counted_poll, aws):
+    client = logged_in(User.objects.create_superuser("root"))
+    client.post(change_url(counted_poll, "run/close_now"), follow=True)
+    a_while_ago(counted_poll)
+    boto3.client("dynamodb").delete_table(TableName=os.environ["CONFIG_TABLE"])
+
+    response = client.post(change_url(counted_poll, "delete"), {"post": "yes"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == change_url(counted_poll)
+    [message] = page_messages(response)
+    assert message.startswith("“Fruit?” was not deleted: the config table")
+    assert Poll.objects.filter(pk=counted_poll.pk).exists() and len(vote_items()) == 5
+
+
+def a_while_ago(poll: Poll) -> None:
+    """As if the poll closed, and the tally last wrote, two minutes ago."""
+    earlier = timezone.now() - timedelta(minutes=2)
+    Poll.objects.filter(pk=poll.pk).update(closes_at=earlier)
+    poll.refresh_from_db()
+    boto3.client("dynamodb").update_item(
+        TableName=os.environ["AGGREGATES_TABLE"],
+        Key=keys.aggregate_key(poll.slug),
+        UpdateExpression="SET #updated = :earlier",
+        ExpressionAttributeNames={"#updated": keys.AGGREGATE_UPDATED_AT},
+        ExpressionAttributeValues={":earlier": {"S": earlier.isoformat()}},
+    )

@@ -22,12 +22,11 @@ from lambdas.shared import keys
 from lambdas.shared.config_doc import VotingState
 from lambdas.shared.counting import UncountableVote, counted_attributes, counters
 from polls.services import aws, tables
-from polls.services.retention import PURGED_AT
+from polls.services.retention import PURGED_AT, QUIET_SECONDS
 
 if TYPE_CHECKING:
     from polls.models import Poll
 
-QUIET_SECONDS = 60
 _VOTE_ATTRIBUTES = (keys.VOTE_CATEGORY, keys.VOTE_RECEIVED_AT, keys.VOTE_COUNTRY, keys.VOTE_STATE)
 
 

@@ -10,6 +10,7 @@ count the totals against.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from polls.models import Poll
 
 PURGED_AT = "purged_at"
+# How long after a poll closes, or the tally last wrote, before its votes can be erased: the
+# ingest caches configurations for 5 s and the tally lags the votes by its batching window.
+QUIET_SECONDS = 60
+# Mark-then-delete rounds for one vote before giving up: a closed poll's votes stop changing.
+PURGE_ATTEMPTS = 5
 
 
 class PurgeError(aws.ServiceError):
@@ -44,11 +50,28 @@ def purge_votes(poll: Poll) -> int:
     return purged
 
 
+def check_erasable(poll: Poll, now: datetime | None = None) -> None:
+    """PurgeError unless the poll's votes can be erased without one coming back: it takes no
+    votes, the ingest's cached configuration has expired since it closed, and the tally has
+    been quiet (a vote applied after the erase would bring an aggregate item back)."""
+    now = now or timezone.now()
+    if poll.to_config().voting_state(now) == VotingState.ACCEPTING:
+        raise PurgeError("it is taking votes: close it first")
+    quiet = timedelta(seconds=QUIET_SECONDS)
+    if poll.closes_at is not None and now - poll.closes_at < quiet:
+        raise PurgeError(f"it closed less than {QUIET_SECONDS} s ago; try again in a minute")
+    updated_at = tables.read_aggregate(poll.slug, PurgeError).get(keys.AGGREGATE_UPDATED_AT)
+    if updated_at and now - datetime.fromisoformat(updated_at["S"]) < quiet:
+        raise PurgeError(
+            f"the tally counted votes less than {QUIET_SECONDS} s ago; try again in a minute"
+        )
+
+
 def erase_poll(poll_id: str) -> int:
     """Delete the votes and the totals of a poll that is being deleted, so that a new poll
     under the same slug starts from nothing (no inherited totals, no "already voted");
-    returns how many votes. Call it once the poll's configuration is withdrawn: a vote the
-    tally has not applied yet would bring an aggregate item back."""
+    returns how many votes. Only after check_erasable and once the configuration is
+    withdrawn."""
     erased = _delete_votes(poll_id)
     _on_aggregate("delete_item", poll_id)
     return erased
@@ -61,9 +84,7 @@ def _delete_votes(poll_id: str) -> int:
     try:
         attributes = (keys.PARTITION_KEY, keys.SORT_KEY)
         for page in tables.vote_pages(poll_id, attributes, PurgeError):
-            for key in page:
-                _purge_one(client, table, key)
-                deleted += 1
+            deleted += sum(_purge_one(client, table, key) for key in page)
     except aws.AWS_ERRORS as error:
         raise PurgeError(aws.describe(error, "votes", table)) from None
     return deleted
@@ -79,17 +100,37 @@ def _on_aggregate(operation: str, poll_id: str, **arguments: object) -> None:
         raise PurgeError(aws.describe(error, "aggregates", table)) from None
 
 
-def _purge_one(client: aws.Client, table: str, key: dict[str, dict[str, str]]) -> None:
-    client.update_item(
-        TableName=table,
-        Key=key,
-        UpdateExpression="SET #purged = :yes, #expires = :now",
-        ConditionExpression="attribute_exists(#pk)",
-        ExpressionAttributeNames={
-            "#purged": keys.VOTE_PURGED,
-            "#expires": keys.VOTE_EXPIRES_AT,
-            "#pk": keys.PARTITION_KEY,
-        },
-        ExpressionAttributeValues={":yes": {"BOOL": True}, ":now": {"N": str(int(time.time()))}},
-    )
-    client.delete_item(TableName=table, Key=key)
+def _purge_one(client: aws.Client, table: str, key: dict[str, dict[str, str]]) -> bool:
+    """Mark the vote, then delete it only while it carries the mark (the tally leaves the
+    totals alone for a marked vote's deletion); False if it was already gone. A vote changed
+    between the two (a change rewrites the item, without the mark) is marked again."""
+    for _attempt in range(PURGE_ATTEMPTS):
+        try:
+            client.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET #purged = :yes, #expires = :now",
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={
+                    "#purged": keys.VOTE_PURGED,
+                    "#expires": keys.VOTE_EXPIRES_AT,
+                    "#pk": keys.PARTITION_KEY,
+                },
+                ExpressionAttributeValues={
+                    ":yes": {"BOOL": True},
+                    ":now": {"N": str(int(time.time()))},
+                },
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            return False  # deleted since the query: by the table's TTL, or another purge
+        try:
+            client.delete_item(
+                TableName=table,
+                Key=key,
+                ConditionExpression="attribute_exists(#purged)",
+                ExpressionAttributeNames={"#purged": keys.VOTE_PURGED},
+            )
+            return True
+        except client.exceptions.ConditionalCheckFailedException:
+            continue
+    raise PurgeError("a vote kept changing while it was being deleted; try again")
