@@ -6,8 +6,9 @@ from typing import Any
 
 from django import forms
 from django.forms import BaseInlineFormSet, ModelForm, TextInput, ValidationError
+from django.utils import timezone
 
-from lambdas.shared.config_doc import PollStatus
+from lambdas.shared.config_doc import PollStatus, VotingState
 from polls.models import Category
 from polls.services.lifecycle import MIN_CATEGORIES_TO_OPEN
 from polls.services.results import ResultsError, read_votes_per_category
@@ -34,6 +35,11 @@ class CategoryFormSet(BaseInlineFormSet):
         ]
         for clash in find_clashes(rows, keyword=self.instance.keyword):
             forms[clash.row].add_error(clash.field, clash.message)
+        if self.instance.status == PollStatus.OPEN:
+            for form, (code, aliases) in zip(forms, rows, strict=True):
+                clash = self.instance.routing_clash(spellings=(code, *aliases))
+                if clash:
+                    form.add_error("code", clash)
         errors = self._votes_kept()
         if self.instance.status == PollStatus.OPEN and len(forms) < MIN_CATEGORIES_TO_OPEN:
             errors.append(
@@ -58,6 +64,12 @@ class CategoryFormSet(BaseInlineFormSet):
                 touched[code] = "given another code"
         if not touched:
             return []
+        if self.instance.to_config().voting_state(timezone.now()) == VotingState.ACCEPTING:
+            # Its totals lag the votes, and the ingest keeps the old codes for a few seconds.
+            return [
+                "Categories cannot be deleted or recoded while the poll takes votes: a vote "
+                "for one may be on its way. Close the poll first, or change labels only."
+            ]
         try:
             votes = read_votes_per_category(self.instance.slug)
         except ResultsError as error:

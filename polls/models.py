@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -125,6 +126,43 @@ class Poll(models.Model):
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
             raise ValidationError({"closes_at": "The poll must close after it opens."})
         self._check_number_sharing()
+        if self.status == PollStatus.OPEN and self.keyword:
+            clash = self.routing_clash(keyword=self.keyword)
+            if clash:
+                raise ValidationError({"keyword": clash})
+
+    def routing_clash(self, keyword: str = "", spellings: Iterable[str] = ()) -> str:
+        """Why texts for another poll on this number would reach this one, or the other way
+        round, given this poll's keyword or its codes and aliases; "" when they would not.
+
+        The ingest picks a number's poll by the message's first word (parsing.select_poll):
+        a keyword that is the first word of a code or alias of a poll without a keyword
+        takes that poll's votes, whatever the status (closed polls stay configured).
+        """
+        first_words = {word for word in map(_first_word, spellings) if word}
+        wanted = normalise(keyword)
+        others = (
+            Poll.objects.filter(number=self.number)
+            .exclude(pk=self.pk)
+            .exclude(status=PollStatus.DRAFT, pushed_at__isnull=True)  # not in DynamoDB
+            .prefetch_related("categories")
+        )
+        for other in others:
+            theirs = normalise(other.keyword)
+            if wanted and not theirs:
+                other_words = {_first_word(s) for c in other.categories.all() for s in c.spellings}
+                if wanted in other_words:
+                    return (
+                        f"Another poll on {self.number} has no keyword and a choice starting "
+                        f"with “{keyword}”: its voters' texts would come to this poll. "
+                        "Choose another keyword."
+                    )
+            if not self.keyword and theirs and theirs in first_words:
+                return (
+                    f"Another poll on {self.number} has the keyword “{other.keyword}”: texts "
+                    f"starting with it go to that poll. Use another code or alias."
+                )
+        return ""
 
     def _check_number_sharing(self) -> None:
         # The ingest picks a number's poll by keyword, then prefers the open one
@@ -168,6 +206,10 @@ class Poll(models.Model):
         )
 
 
+def _first_word(spelling: str) -> str:
+    return next(iter(normalise(spelling).split()), "")
+
+
 def _utc(value: datetime | None) -> datetime | None:
     # One spelling per instant, whatever time zone a form saved it in, so equal polls give
     # equal documents (and equal hashes).
@@ -202,6 +244,11 @@ class Category(models.Model):
     @property
     def alias_list(self) -> tuple[str, ...]:
         return split_aliases(self.aliases)
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        """What a voter may text for this category: its code and its aliases."""
+        return (self.code, *self.alias_list)
 
     def to_config(self) -> CategoryConfig:
         return CategoryConfig(code=self.code, label=self.label, aliases=self.alias_list)

@@ -241,6 +241,22 @@ def test_a_category_with_votes_cannot_change_its_code_but_its_label(alice, voted
     ]
 
 
+def test_no_category_is_deleted_or_recoded_while_the_poll_takes_votes(alice, voted_poll):
+    client = logged_in(alice)
+    client.post(f"{ADD_URL}{voted_poll.pk}/run/open_now/")
+    voted_poll.refresh_from_db()
+
+    response = client.post(
+        f"{ADD_URL}{voted_poll.pk}/change/",
+        change_form(voted_poll, **{"categories-2-DELETE": "on"}),  # C, without votes
+    )
+
+    assert "Categories cannot be deleted or recoded while the poll takes votes" in (
+        response.content.decode()
+    )
+    assert voted_poll.categories.count() == 3
+
+
 def test_categories_without_votes_can_be_deleted_and_recoded(alice, voted_poll):
     response = logged_in(alice).post(
         f"{ADD_URL}{voted_poll.pk}/change/",
@@ -299,3 +315,37 @@ def test_saving_a_pushed_poll_through_its_form_pushes_it_again(aws, alice):
     assert "Pushed version 2 of “Tastiest fruit?” to DynamoDB." in page_messages(response)
     assert pushed_config(poll.number, poll.slug).question == "Tastiest fruit?"
     assert "; up to date" in client.get(f"{ADD_URL}{poll.pk}/change/").content.decode()
+
+
+def test_a_keyword_never_takes_the_texts_of_another_poll_on_the_number(aws, alice):
+    first = make_poll(alice, "first", "First?", categories=[("A", "Apples"), ("B", "Bananas")])
+    client = logged_in(alice)
+    client.post(f"{ADD_URL}{first.pk}/run/open_now/")
+    bob = logged_in(organiser("bob"))
+
+    response = bob.post(f"{ADD_URL}add/", add_form(("X", "Xylophones", ""), keyword="a"))
+
+    assert (
+        "Another poll on +15005550006 has no keyword and a choice starting with “a”: its "
+        "voters&#x27; texts would come to this poll."
+    ) in response.content.decode()
+    assert list(Poll.objects.values_list("slug", flat=True)) == ["first"]
+
+
+def test_a_code_never_starts_with_the_keyword_of_another_poll_on_the_number(aws, alice):
+    pizza = make_poll(alice, "pizza", "Pizza?", categories=[("1", "One"), ("2", "Two")])
+    Poll.objects.filter(pk=pizza.pk).update(keyword="PIZZA")
+    client = logged_in(alice)
+    client.post(f"{ADD_URL}{pizza.pk}/run/open_now/")
+    clash = "Another poll on +15005550006 has the keyword “PIZZA”: texts starting with it go"
+
+    response = client.post(
+        f"{ADD_URL}add/", add_form(("A", "Apples", "pizza please"), ("B", "Bananas", ""))
+    )
+    assert clash in response.content.decode()
+
+    draft = make_poll(alice, "draft", "Draft?", categories=[("PIZZA", "Pizza"), ("B", "Bread")])
+    opened = client.post(f"{ADD_URL}{draft.pk}/run/open_now/", follow=True)
+    assert clash in page_messages(opened)[0]
+    draft.refresh_from_db()
+    assert draft.status == PollStatus.DRAFT

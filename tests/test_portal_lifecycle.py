@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from django.conf import settings
+from django.db.models.signals import pre_save
 from django.utils import timezone
 
 from lambdas.ingest import handler as ingest
@@ -263,6 +264,28 @@ def test_duplicate_makes_an_unpushed_draft_copy_with_the_categories(aws, alice):
     assert (copy.config_version, copy.pushed_at) == (0, None)
     assert pushed_config(copy.number, copy.slug) is None
     assert Poll.objects.filter(slug="fruit-copy-2").exists()
+
+
+def test_two_copies_made_at_once_are_a_message_not_a_500(aws, alice):
+    poll = make_poll(alice, "fruit", categories=TWO)
+
+    def another_copy_first(sender, instance: Poll, **_: object) -> None:
+        # The other request takes the free slug between this one's check and its insert.
+        if instance.pk is None and instance.slug == "fruit-copy":
+            pre_save.disconnect(another_copy_first, sender=Poll)
+            make_poll(alice, "fruit-copy")
+
+    pre_save.connect(another_copy_first, sender=Poll)
+    try:
+        response = act(logged_in(alice), "duplicate", poll)
+    finally:
+        pre_save.disconnect(another_copy_first, sender=Poll)
+
+    assert response.status_code == 200
+    assert page_messages(response) == [
+        "“Best fruit?” was not duplicated: another copy was being made at the same moment; "
+        "try again."
+    ]
 
 
 def test_the_poll_page_has_a_button_for_each_action(alice):

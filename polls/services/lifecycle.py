@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from lambdas.shared import keys
@@ -97,23 +97,31 @@ def rotate_voter_keys(poll: Poll, now: datetime | None = None) -> int:
 def duplicate(poll: Poll) -> Poll:
     """A draft copy of the poll and its categories under a new slug (not pushed: drafts are
     pushed when they open)."""
-    with transaction.atomic():
-        copy = Poll.objects.create(
-            slug=_free_slug(poll.slug),
-            status=PollStatus.DRAFT.value,
-            **{name: getattr(poll, name) for name in _COPIED_FIELDS},
+    try:
+        with transaction.atomic():
+            copy = _copy(poll)
+    except IntegrityError:  # another copy took the same free slug a moment before
+        raise LifecycleError("another copy was being made at the same moment; try again") from None
+    return copy
+
+
+def _copy(poll: Poll) -> Poll:
+    copy = Poll.objects.create(
+        slug=_free_slug(poll.slug),
+        status=PollStatus.DRAFT.value,
+        **{name: getattr(poll, name) for name in _COPIED_FIELDS},
+    )
+    Category.objects.bulk_create(
+        Category(
+            poll=copy,
+            code=category.code,
+            label=category.label,
+            aliases=category.aliases,
+            colour=category.colour,
+            order=category.order,
         )
-        Category.objects.bulk_create(
-            Category(
-                poll=copy,
-                code=category.code,
-                label=category.label,
-                aliases=category.aliases,
-                colour=category.colour,
-                order=category.order,
-            )
-            for category in poll.categories.all()
-        )
+        for category in poll.categories.all()
+    )
     return copy
 
 
@@ -141,6 +149,10 @@ def _check_can_open(poll: Poll) -> None:
             f"An open poll needs at least {MIN_CATEGORIES_TO_OPEN} categories to choose from."
         )
     poll.clean()  # the schedule's order, and no clash with another open poll on the number
+    spellings = [s for category in poll.categories.all() for s in category.spellings]
+    clash = poll.routing_clash(spellings=spellings)
+    if clash:
+        raise ValidationError(clash)
 
 
 def _restore(poll: Poll, before: dict[str, Any]) -> None:
