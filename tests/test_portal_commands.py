@@ -12,8 +12,9 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command, load_command_class
 
 from lambdas.shared import keys
-from lambdas.shared.config_doc import PollConfig, PollStatus
+from lambdas.shared.config_doc import PollStatus
 from polls.models import Category, Poll
+from tests.portal_support import pushed_config
 
 pytestmark = pytest.mark.django_db
 
@@ -50,15 +51,6 @@ def run(*arguments: str) -> str:
     out = StringIO()
     call_command(*arguments, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-def pushed_config(number: str, slug: str) -> PollConfig | None:
-    item = (
-        boto3.client("dynamodb")
-        .get_item(TableName=settings.CONFIG_TABLE, Key=keys.config_key(number, slug))
-        .get("Item")
-    )
-    return PollConfig.from_json(item[keys.CONFIG_DOCUMENT]["S"]) if item else None
 
 
 def test_export_results_writes_csv(aws):
