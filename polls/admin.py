@@ -31,7 +31,7 @@ from polls.forms import CategoryForm, CategoryFormSet
 from polls.models import REPLY_FIELDS, Category, Poll
 from polls.organisers import polls_of
 from polls.services.config_push import PushError, has_unpushed_changes, withdraw_config
-from polls.services.dashboard import public_url
+from polls.services.dashboard import PublishError, public_url, unpublish_dashboard
 from polls.services.results import ResultsError, read_results, read_totals, results_document
 from polls.services.retention import PurgeError, check_erasable, erase_poll
 
@@ -371,6 +371,15 @@ class PollAdmin(admin.ModelAdmin):
         super().delete_model(request, obj)
         if erased:
             self.message_user(request, f"Deleted the {erased} votes of “{obj}” and its totals.")
+        try:
+            unpublish_dashboard(obj)
+        except PublishError as error:
+            self.message_user(
+                request,
+                f"The results page of “{obj}” is still public ({error}); delete "
+                f"polls/{obj.slug}/ from the dashboard bucket by hand.",
+                messages.WARNING,
+            )
 
 
 class DeletionRefused(Exception):

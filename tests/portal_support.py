@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import boto3
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from lambdas.shared import keys
 from lambdas.shared.config_doc import PollConfig, PollStatus
@@ -153,4 +155,18 @@ def count_votes(slug: str, votes: dict[str, int], regions: dict[str, int] | None
         + " SET #updated = :updated",
         ExpressionAttributeNames={**names, "#updated": keys.AGGREGATE_UPDATED_AT},
         ExpressionAttributeValues={**values, ":updated": {"S": "2030-01-01T09:00:05.123Z"}},
+    )
+
+
+def a_while_ago(poll: Poll) -> None:
+    """As if the poll closed, and the tally last wrote, two minutes ago."""
+    earlier = timezone.now() - timedelta(minutes=2)
+    Poll.objects.filter(pk=poll.pk).update(closes_at=earlier)
+    poll.refresh_from_db()
+    boto3.client("dynamodb").update_item(
+        TableName=settings.AGGREGATES_TABLE,
+        Key=keys.aggregate_key(poll.slug),
+        UpdateExpression="SET #updated = :earlier",
+        ExpressionAttributeNames={"#updated": keys.AGGREGATE_UPDATED_AT},
+        ExpressionAttributeValues={":earlier": {"S": earlier.isoformat()}},
     )

@@ -17,7 +17,7 @@ from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN, DEV_VOTER_HASH_KEY
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Category, Poll
 from polls.services.dashboard import LONG_CACHE, SHORT_CACHE, public_url, publish_dashboard
-from tests.portal_support import POLLS_URL, change_url, logged_in, page_messages
+from tests.portal_support import POLLS_URL, a_while_ago, change_url, logged_in, page_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +203,14 @@ def test_a_failed_republish_is_a_warning_and_the_poll_stays_closed(
     ]
     poll.refresh_from_db()
     assert poll.status == PollStatus.CLOSED
+
+
+def test_deleting_a_poll_takes_its_page_down(dashboard_settings, poll, admin_client):
+    publish_dashboard(poll)
+    admin_client.post(change_url(poll, "run/close_now"), follow=True)
+    a_while_ago(poll)
+
+    admin_client.post(change_url(poll, "delete"), {"post": "yes"})
+
+    assert not Poll.objects.filter(pk=poll.pk).exists()
+    assert [name.split("/")[0] for name in published_objects()] == ["assets", "assets"]

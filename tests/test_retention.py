@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
 from io import StringIO
 
 import boto3
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from deploy.local_resources import DEV_VOTER_HASH_KEY
 from deploy.stream_poller import StreamPoller
@@ -34,6 +32,7 @@ from tests.helpers import (
 )
 from tests.portal_support import (
     NUMBER,
+    a_while_ago,
     change_form,
     change_url,
     logged_in,
@@ -233,17 +232,3 @@ def test_a_poll_whose_configuration_cannot_be_withdrawn_is_not_deleted(counted_p
     [message] = page_messages(response)
     assert message.startswith("“Fruit?” was not deleted: the config table")
     assert Poll.objects.filter(pk=counted_poll.pk).exists() and len(vote_items()) == 5
-
-
-def a_while_ago(poll: Poll) -> None:
-    """As if the poll closed, and the tally last wrote, two minutes ago."""
-    earlier = timezone.now() - timedelta(minutes=2)
-    Poll.objects.filter(pk=poll.pk).update(closes_at=earlier)
-    poll.refresh_from_db()
-    boto3.client("dynamodb").update_item(
-        TableName=os.environ["AGGREGATES_TABLE"],
-        Key=keys.aggregate_key(poll.slug),
-        UpdateExpression="SET #updated = :earlier",
-        ExpressionAttributeNames={"#updated": keys.AGGREGATE_UPDATED_AT},
-        ExpressionAttributeValues={":earlier": {"S": earlier.isoformat()}},
-    )

@@ -158,6 +158,18 @@ def publish_dashboard(poll: Poll) -> str:
     return public_url(poll)
 
 
+def unpublish_dashboard(poll: Poll) -> None:
+    """Delete the poll's page and config (the shared assets stay: other pages use them)."""
+    if poll.dashboard_published_at is None:
+        return
+    bucket = storage()
+    try:
+        for name in (page_path(poll), f"polls/{poll.slug}/config.json"):
+            bucket.delete(name)
+    except aws.AWS_ERRORS as error:
+        raise PublishError(_describe(error)) from None
+
+
 def _describe(error: Exception) -> str:
     bucket = settings.DASHBOARD_BUCKET
     code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
