@@ -17,14 +17,14 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 ## Start the whole system on this machine (emulator, webhook, stream poller, portal).
 run: $(INSTALLED)
 	$(PY) manage.py migrate --noinput
-	$(PY) -m deploy.local_stack
+	$(PY) -m deploy.local
 
 ## Lint, check the committed dashboard bundle and run every test but the load check.
 test: lint dashboard-check $(CHROMIUM)
 	$(PY) -m pytest
 
 ## The load check: 20,000 signed texts (15,000 phones, repeats and changes) through the
-## embedded stack, totals exact, no server error. About five minutes; CI runs it after `test`.
+## local backend, totals exact, no server error. About five minutes; CI runs it after `test`.
 load-test: $(INSTALLED)
 	$(PY) -m pytest -m load
 

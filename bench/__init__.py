@@ -6,7 +6,7 @@
 - `bench.package`: deployment package sizes, and that each imports with the runtime alone;
 - `bench.export`: CSV export of 200,000 votes, rows/s and peak memory;
 - `bench.dashboard`: requests and bytes per dashboard refresh per viewer;
-- `bench.end_to_end`: votes/s and vote-to-total latency on the embedded stack, against the
+- `bench.end_to_end`: votes/s and vote-to-total latency on the local backend, against the
   emulator's raw PutItem rate;
 - `bench.cost_model`: the AWS capacity and cost model, from the results of the others.
 

@@ -146,7 +146,7 @@ def moto_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 def emulator_environment(endpoint: str) -> dict[str, str]:
     """What local_stack sets for talking to the emulator (and never to AWS)."""
-    from deploy.local_resources import resource_environment
+    from deploy.local.resources import resource_environment
 
     return {
         **resource_environment(),

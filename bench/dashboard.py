@@ -118,7 +118,7 @@ def main() -> None:
     parser.parse_args()
     with moto_server() as (endpoint, _process):
         use_environment(emulator_environment(endpoint))
-        from deploy.local_resources import create_local_resources
+        from deploy.local.resources import create_local_resources
 
         resources = create_local_resources(endpoint, REGION)
         os.environ["FAILURE_QUEUE_URL"] = resources.failure_queue_url

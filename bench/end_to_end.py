@@ -1,10 +1,10 @@
-"""End to end on the embedded stack: sustained votes/s and vote-to-total latency at rising
-rates until the stack saturates, against the emulator's raw conditional PutItem rate measured
-in the same run.
+"""End to end on the local backend: sustained votes/s and vote-to-total latency at rising
+rates until the local backend saturates, against the emulator's raw conditional PutItem rate
+measured in the same run.
 
 Three processes, as the parts are separate machines on AWS: the emulator (moto server), the
-backend (bench.stack: API Gateway stand-in + ingest, stream poller + tally, as `make run` runs
-them) and this one, which sends signed webhook requests with deploy.load (the engine of
+backend (bench.local_backend: API Gateway stand-in + ingest, stream poller + tally, as
+`make run` runs them) and this one, which sends signed webhook requests with loadgen (the engine of
 `manage.py simulate_votes`) and reads the totals. Each step sends `rate * --step-seconds`
 votes from new phones (one conditional PutItem each, the work the raw rate measures), waits
 for the totals and checks they are exact. The raw rate is measured before the backend starts
@@ -38,13 +38,13 @@ from bench.common import (
     use_environment,
     write_results,
 )
-from bench.stack import READY
-from deploy.load.ledger import Counts
-from deploy.load.plan import PlanSpec
-from deploy.load.runner import LoadOptions, LoadResult, run_load
-from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN, create_local_resources
+from bench.local_backend import READY
+from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN, create_local_resources
 from lambdas.shared import keys
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
+from loadgen.ledger import Counts
+from loadgen.plan import PlanSpec
+from loadgen.runner import LoadOptions, LoadResult, run_load
 
 RATES = (25, 50, 100, 200, 300, 400, 600, 800)
 # A step whose achieved rate is below this share of its target is saturated: the last step.
@@ -128,15 +128,15 @@ def raw_put_rate(endpoint: str, threads: int, label: str, pids: dict[str, int]) 
 
 
 class Backend:
-    """bench.stack in its own process."""
+    """bench.local_backend in its own process."""
 
     def __init__(self, endpoint: str) -> None:
-        descriptor, name = tempfile.mkstemp(prefix="textvote-bench-stack-", suffix=".log")
+        descriptor, name = tempfile.mkstemp(prefix="textvote-bench-backend-", suffix=".log")
         os.close(descriptor)
         self._log = Path(name)
         with self._log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.stack", endpoint],
+                [sys.executable, "-m", "bench.local_backend", endpoint],
                 cwd=ROOT,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,  # the functions' JSON log lines, as Lambda's go out

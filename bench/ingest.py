@@ -41,12 +41,11 @@ from bench.common import (
     use_environment,
     write_results,
 )
-from deploy.api_gateway import http_api_event
-from deploy.load.stats import summary
-from deploy.load.webhook import signed_form
-from deploy.send_vote import twilio_params
+from deploy.local.api_gateway import http_api_event
 from lambdas.shared import keys
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
+from loadgen.latency import summary
+from loadgen.twilio_webhook import signed_form, twilio_params
 
 WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"
 NUMBER = "+15005550006"
@@ -219,7 +218,7 @@ def log_bytes(handler: Any, votes: int) -> float:
 
 
 def emulator_round_trip(calls: int) -> dict[str, Any]:
-    from deploy.local_resources import create_local_resources
+    from deploy.local.resources import create_local_resources
 
     with moto_server() as (endpoint, _process):
         use_environment(emulator_environment(endpoint))

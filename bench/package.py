@@ -1,5 +1,5 @@
 """The size of each function's deployment package, built by the deployment's own code
-(deploy.package.build_package: the function's requirements installed for python3.12 on arm64
+(deploy.aws.packaging.build_package: the function's requirements installed for python3.12 on arm64
 with `pip install --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12
 --target`, plus `lambdas/__init__.py`, `lambdas/shared/` and the function's directory, zipped),
 and whether the package imports its handler with nothing but what the Lambda runtime provides.
@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.common import print_table, write_results
 from bench.ingest import FUNCTION_ENVIRONMENT
-from deploy.package import LAMBDA_ARM64, build_package
+from deploy.aws.packaging import LAMBDA_ARM64, build_package
 
 FUNCTIONS = {"ingest": "lambdas.ingest.handler", "tally": "lambdas.tally.handler"}
 # What the Lambda Python runtime brings: boto3 and the packages it depends on.

@@ -1,6 +1,6 @@
 """Reading deploy/template.yaml, the single source of truth for table and bucket definitions.
 
-The embedded stack creates its resources from here rather than from a second copy, and it does
+The local backend creates its resources from here rather than from a second copy, and it does
 not deploy the template into moto: moto's CloudFormation ignores the SAM transform and silently
 skips many resource types while reporting success.
 """

@@ -164,7 +164,7 @@ AWS_SECRET_ACCESS_KEY: str | None = (
     env_str("AWS_SECRET_ACCESS_KEY", "local") if AWS_ENDPOINT_URL else None
 )
 
-# Resource names; the defaults are those of the local stack (deploy/local_resources.py).
+# Resource names; the defaults are those of the local backend (deploy/local/resources.py).
 CONFIG_TABLE = env_str("CONFIG_TABLE", "textvote-config")
 VOTES_TABLE = env_str("VOTES_TABLE", "textvote-votes")
 AGGREGATES_TABLE = env_str("AGGREGATES_TABLE", "textvote-aggregates")
@@ -191,7 +191,7 @@ DASHBOARD_BASE_URL = env_str(
     allow_empty=True,
 )
 
-# The stack `manage.py deploy` deployed last (deploy/outputs.py writes this file). When the
+# The stack `manage.py deploy` deployed last (deploy/aws/outputs.py writes this file). When the
 # portal talks to AWS (AWS_ENDPOINT_URL empty), its region, table, bucket, identity pool and
 # URLs are the defaults of the settings above; environment variables still win. Locally (an
 # emulator endpoint) the file is ignored, so a deploy never redirects `make run` or the tests.

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploy.local_resources import LocalResources, create_local_resources
-from deploy.local_stack import LocalBackend
+from deploy.local.backend import LocalBackend
+from deploy.local.resources import LocalResources, create_local_resources
 from tests.emulator import MOTO_ENDPOINT, REGION
 
 
@@ -44,10 +44,10 @@ def backend(aws, settings) -> Iterator[LocalBackend]:
     """The embedded backend on the clean emulator: signed webhook on a free port, stream
     poller running the tally. Published dashboards read through its identity pool."""
     settings.DASHBOARD_IDENTITY_POOL_ID = aws.identity_pool_id
-    stack = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0)
-    stack.start()
-    yield stack
-    stack.stop()
+    backend = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0)
+    backend.start()
+    yield backend
+    backend.stop()
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def counted_poll(aws, monkeypatch, db):  # -> polls.models.Poll
     import boto3
     from django.contrib.auth.models import User
 
-    from deploy.stream_poller import StreamPoller
+    from deploy.local.stream_poller import StreamPoller
     from lambdas.ingest import handler as ingest
     from lambdas.shared import keys
     from lambdas.shared.config_doc import PollStatus

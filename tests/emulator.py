@@ -15,7 +15,7 @@ import os
 
 from moto.server import ThreadedMotoServer
 
-from deploy.local_resources import resource_environment
+from deploy.local.resources import resource_environment
 
 REGION = "us-east-1"
 

@@ -12,12 +12,12 @@ from typing import Any
 import boto3
 from twilio.request_validator import RequestValidator
 
-from deploy.api_gateway import http_api_event
-from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN
-from deploy.send_vote import twilio_params
+from deploy.local.api_gateway import http_api_event
+from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
 from lambdas.shared import keys
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from lambdas.shared.counting import UncountableVote, counted_attributes, counters
+from loadgen.twilio_webhook import twilio_params
 
 DEMO_NUMBER = "+15005550006"
 WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"

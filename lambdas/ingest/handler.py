@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from lambdas.ingest.config_cache import ConfigCache
-from lambdas.ingest.secrets import SecretParameters
+from lambdas.ingest.secret_parameters import SecretParameters
 from lambdas.ingest.twilio_request import (
     Rejected,
     TwilioMessage,

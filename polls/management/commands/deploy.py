@@ -1,4 +1,6 @@
-"""Deploy the TextVote backend to AWS (or, with --destroy, take it down): deploy/deployment.py."""
+"""Deploy the TextVote backend to AWS (or, with --destroy, take it down).
+
+A thin command over deploy/aws/deployment.py."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from deploy.deployment import DEFAULT_STACK_NAME, DeployRequest, DestroyRequest, deploy, destroy
-from deploy.errors import DeployError
-from deploy.parameters import parse_assignments
+from deploy.aws.deployment import DEFAULT_STACK_NAME, DeployRequest, DestroyRequest, deploy, destroy
+from deploy.aws.errors import DeployError
+from deploy.aws.parameters import parse_assignments
 
 # Options that set one template parameter each; --parameter KEY=VALUE sets any other.
 PARAMETER_OPTIONS = {

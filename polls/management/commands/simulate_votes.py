@@ -12,15 +12,15 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from deploy.load.ledger import Counts
-from deploy.load.plan import BadPlan, PlanSpec, validate
-from deploy.load.progress import ProgressBar
-from deploy.load.report import format_report, to_json
-from deploy.load.runner import LoadAborted, LoadOptions, ReadFailed, run_load
-from deploy.load.webhook import BadWebhookUrl, check_url
-from deploy.local_resources import DEV_TWILIO_AUTH_TOKEN
+from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
 from lambdas.shared import keys
 from lambdas.shared.config_doc import InvalidConfig, PollConfig, VotingState
+from loadgen.ledger import Counts
+from loadgen.plan import BadPlan, PlanSpec, validate
+from loadgen.progress import ProgressBar
+from loadgen.report import format_report, to_json
+from loadgen.runner import LoadAborted, LoadOptions, ReadFailed, run_load
+from loadgen.twilio_webhook import BadWebhookUrl, check_url
 from polls.management.lookup import poll_by_slug
 from polls.models import Poll
 from polls.services import aws

@@ -1,0 +1,343 @@
+"""One load run: send the plan through sender threads, watch the totals, say what happened.
+
+The calling thread reads the totals every `sample_interval` while the senders work (so
+vote-to-total latency covers the whole run, not only its tail) and after the last reply until
+they equal what the ledger expects, or `wait` seconds pass. Reading happens only on the calling
+thread, so a reader may use thread-bound resources (the portal's database connection).
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from lambdas.shared.config_doc import PollConfig
+from loadgen.latency import Observation, summary, vote_to_total
+from loadgen.ledger import Counts, Ledger
+from loadgen.outcomes import Outcome, ReplyClassifier, Verdict
+from loadgen.plan import (
+    CategoryMix,
+    PlanSpec,
+    build_plan,
+    category_for,
+    origin,
+    phone_number,
+    run_tag,
+)
+from loadgen.schedule import Job, Schedule, sleep_until
+from loadgen.twilio_webhook import SignedWebhook, twilio_params
+
+# After this many replies without one vote among them, the run stops: the URL, the token or
+# the poll is wrong, and thousands more requests would only say so again.
+ABORT_AFTER = 20
+# Totals that have not changed for this long after the last reply will not change any more.
+SETTLED_SECONDS = 2.0
+_VOTE_OUTCOMES = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.CHANGED})
+
+
+class ReadFailed(Exception):
+    """The totals could not be read; the message says why."""
+
+
+class LoadAborted(Exception):
+    """The webhook answered no message as a vote; the message says what it answered."""
+
+
+ReadCounts = Callable[[], Counts]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    url: str
+    auth_token: str
+    plan: PlanSpec
+    mix: str = ""  # "A=50,B=30,C=20"; empty: uniform
+    rate: float = 0.0  # messages per second; 0: as fast as `concurrency` allows
+    concurrency: int = 8
+    wait: float = 30.0  # seconds to wait for the totals after the last reply
+    sample_interval: float = 0.1
+    signature_url: str | None = None
+    timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    planned: int
+    completed: int
+    elapsed: float
+    outcomes: dict[str, int]
+    new_votes_counted: int | None
+    counting: bool  # all replies are in; waiting for the totals
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    url: str
+    poll_id: str
+    started_at: str
+    planned: int
+    voters: int
+    completed: int
+    target_rate: float
+    concurrency: int
+    send_seconds: float  # first request to last reply
+    outcomes: dict[str, int]
+    reasons: dict[str, int]  # "HTTP 503", "reply closed", "timed out", ...
+    unexpected_replies: int  # replies other than the ledger predicted
+    request_latency: dict[str, float]  # seconds
+    baseline: Counts
+    expected: Counts | None
+    observed: Counts | None
+    converged: bool
+    converge_seconds: float | None  # from the last reply
+    new_votes: int
+    vote_to_total: dict[str, float]  # seconds
+    reused_phones: int
+    read_failures: int
+    last_read_error: str
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.completed / self.send_seconds if self.send_seconds > 0 else 0.0
+
+    @property
+    def exact(self) -> bool | None:
+        """Whether the totals equal exactly what was sent; None when that is unknowable."""
+        if self.expected is None:
+            return None
+        return self.observed is not None and self.observed.matches(self.expected)
+
+    @property
+    def failed_requests(self) -> int:
+        """Requests answered 5xx or not at all: what a real Twilio would retry or drop."""
+        server_errors = sum(n for reason, n in self.reasons.items() if reason.startswith("HTTP 5"))
+        return server_errors + self.outcomes.get(Outcome.ERROR.value, 0)
+
+
+@dataclass
+class _Tracker:
+    """What the senders found, shared between them (under its lock)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    completed: int = 0
+    votes: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    unexpected: int = 0
+    latencies: list[float] = field(default_factory=list)
+    first_sent: float | None = None
+    last_reply: float = 0.0
+    failure: BaseException | None = None
+
+    def add(self, verdict: Verdict, predicted: Verdict, sent_at: float, replied_at: float) -> None:
+        with self.lock:
+            self.completed += 1
+            self.votes += verdict.outcome in _VOTE_OUTCOMES
+            self.outcomes[verdict.outcome.value] += 1
+            if verdict.detail:
+                self.reasons[verdict.detail] += 1
+            self.unexpected += verdict != predicted and verdict.outcome in _VOTE_OUTCOMES
+            self.latencies.append(replied_at - sent_at)
+            self.first_sent = sent_at if self.first_sent is None else min(self.first_sent, sent_at)
+            self.last_reply = max(self.last_reply, replied_at)
+
+
+def run_load(
+    poll: PollConfig,
+    options: LoadOptions,
+    read_counts: ReadCounts,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> LoadResult:
+    """Send the plan, then watch the totals; raises BadPlan, BadWebhookUrl, ReadFailed or
+    LoadAborted for runs that cannot start or make no sense to continue."""
+    codes = [category.code for category in poll.categories]
+    mix = CategoryMix.parse(options.mix, codes)
+    plan = build_plan(options.plan)
+    webhook = SignedWebhook(
+        options.url,
+        options.auth_token,
+        signature_url=options.signature_url,
+        timeout=options.timeout,
+    )
+    baseline = read_counts()
+    ledger = Ledger(baseline, poll.allow_vote_change)
+    classifier = ReplyClassifier(poll)
+    tracker = _Tracker()
+    tag = run_tag()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    schedule = Schedule(plan, options.rate, time.perf_counter())
+
+    def send(job: Job) -> None:
+        voter = job.message.voter
+        code = category_for(job.message, ledger.held(voter), mix)
+        predicted = ledger.predict(voter, code)
+        country, state = origin(voter)
+        body = f"{poll.keyword.upper()} {code}" if poll.keyword else code
+        params = twilio_params(body, phone_number(tag, voter), poll.number, None, country, state)
+        sleep_until(job.due)
+        sent_at = time.perf_counter()
+        try:
+            response = webhook.post(params)
+        except (OSError, http.client.HTTPException) as error:
+            verdict = Verdict(Outcome.ERROR, detail=_describe(error))
+        else:
+            verdict = classifier.classify(response.status, response.body, code, predicted)
+        replied_at = time.perf_counter()
+        ledger.record(voter, verdict, sent_at)
+        tracker.add(verdict, predicted, sent_at, replied_at)
+
+    def sender() -> None:
+        while (job := schedule.next()) is not None:
+            try:
+                send(job)
+            except BaseException as error:  # a bug here must stop the run, not hang it
+                with tracker.lock:
+                    tracker.failure = tracker.failure or error
+                schedule.stop()
+            finally:
+                schedule.done(job)
+        webhook.close()
+
+    threads = [
+        threading.Thread(target=sender, name=f"load-sender-{n}", daemon=True)
+        for n in range(max(1, options.concurrency))
+    ]
+    for thread in threads:
+        thread.start()
+    watch = _Watch(read_counts, baseline)
+
+    def report_progress(counting: bool) -> None:
+        if on_progress is not None:
+            on_progress(_progress(tracker, len(plan), watch, counting))
+
+    try:
+        while any(thread.is_alive() for thread in threads):
+            time.sleep(options.sample_interval)
+            watch.observe()
+            _check_abort(tracker, len(plan), schedule)
+            report_progress(counting=False)
+    finally:
+        schedule.stop()
+        for thread in threads:
+            thread.join()
+    if tracker.failure is not None:
+        raise tracker.failure
+    _check_abort(tracker, tracker.completed, schedule)
+
+    expected = ledger.expected()
+    converge_seconds = watch.until_converged(
+        expected,
+        deadline=tracker.last_reply + options.wait,
+        interval=options.sample_interval,
+        since=tracker.last_reply,
+        on_sample=lambda: report_progress(counting=True),
+    )
+    sent_times = ledger.new_vote_times
+    return LoadResult(
+        url=options.url,
+        poll_id=poll.poll_id,
+        started_at=started_at,
+        planned=len(plan),
+        voters=options.plan.voters,
+        completed=tracker.completed,
+        target_rate=options.rate,
+        concurrency=options.concurrency,
+        send_seconds=tracker.last_reply - (tracker.first_sent or tracker.last_reply),
+        outcomes=dict(tracker.outcomes),
+        reasons=dict(tracker.reasons),
+        unexpected_replies=tracker.unexpected,
+        request_latency=summary(tracker.latencies),
+        baseline=baseline,
+        expected=expected,
+        observed=watch.last,
+        converged=converge_seconds is not None,
+        converge_seconds=converge_seconds,
+        new_votes=len(sent_times),
+        vote_to_total=summary(vote_to_total(sent_times, watch.observations)),
+        reused_phones=ledger.reused_phones,
+        read_failures=watch.failures,
+        last_read_error=watch.last_error,
+    )
+
+
+class _Watch:
+    """The totals over time, read on the calling thread."""
+
+    def __init__(self, read_counts: ReadCounts, baseline: Counts) -> None:
+        self._read = read_counts
+        self._baseline = baseline
+        self.observations: list[Observation] = []
+        self.last: Counts | None = None
+        self.failures = 0
+        self.last_error = ""
+
+    def observe(self) -> Counts | None:
+        try:
+            counts = self._read()
+        except ReadFailed as error:
+            self.failures += 1
+            self.last_error = str(error)
+            return None
+        at = time.perf_counter()
+        self.last = counts
+        self.observations.append(Observation(at, counts.total - self._baseline.total))
+        return counts
+
+    def until_converged(
+        self,
+        expected: Counts | None,
+        deadline: float,
+        interval: float,
+        since: float,
+        on_sample: Callable[[], object],
+    ) -> float | None:
+        """Seconds from `since` to the first read equal to `expected`; None if none by
+        `deadline`. With no expectation, waits until the totals stop changing."""
+        changed_at = time.perf_counter()
+        while True:
+            before = self.last
+            counts = self.observe()
+            now = time.perf_counter()
+            on_sample()
+            if counts is not None and expected is not None and counts.matches(expected):
+                return now - since
+            if counts is not None and before is not None and not counts.matches(before):
+                changed_at = now
+            if expected is None and now - changed_at >= SETTLED_SECONDS:
+                return None
+            if now >= deadline:
+                return None
+            time.sleep(interval)
+
+
+def _check_abort(tracker: _Tracker, enough: int, schedule: Schedule) -> None:
+    with tracker.lock:
+        completed, votes = tracker.completed, tracker.votes
+        reasons = tracker.reasons.most_common(1)
+    if votes or completed < min(ABORT_AFTER, enough) or completed == 0:
+        return
+    schedule.stop()
+    reason = reasons[0][0] if reasons else "no reply"
+    raise LoadAborted(f"none of the first {completed} messages was taken as a vote ({reason})")
+
+
+def _progress(tracker: _Tracker, planned: int, watch: _Watch, counting: bool) -> Progress:
+    with tracker.lock:
+        completed = tracker.completed
+        outcomes = dict(tracker.outcomes)
+        elapsed = time.perf_counter() - (tracker.first_sent or time.perf_counter())
+    latest = watch.observations[-1].new_votes if watch.observations else None
+    return Progress(planned, completed, elapsed, outcomes, latest, counting)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    return type(error).__name__

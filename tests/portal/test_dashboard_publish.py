@@ -1,0 +1,216 @@
+"""Publishing the dashboard: the right objects, types and cache headers, public, no secrets;
+from the admin, and again as final results when the poll closes."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import boto3
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN, DEV_VOTER_HASH_KEY
+from lambdas.shared.config_doc import PollStatus
+from polls.models import Category, Poll
+from polls.services.dashboard import LONG_CACHE, SHORT_CACHE, public_url, publish_dashboard
+from tests.portal_support import POLLS_URL, a_while_ago, change_url, logged_in, page_messages
+
+pytestmark = pytest.mark.django_db
+
+# Distinctive stand-ins for the portal's credentials, so a leak would be found.
+PORTAL_KEY_ID = "AKIAPORTALKEYEXAMPLE"
+PORTAL_SECRET = "portal-secret-access-key-example-0123456789"
+
+
+@pytest.fixture
+def dashboard_settings(aws, settings):
+    settings.DASHBOARD_IDENTITY_POOL_ID = aws.identity_pool_id
+    settings.AWS_ACCESS_KEY_ID = PORTAL_KEY_ID
+    settings.AWS_SECRET_ACCESS_KEY = PORTAL_SECRET
+    return settings
+
+
+@pytest.fixture
+def poll() -> Poll:
+    owner = User.objects.create(username="owner")
+    poll = Poll.objects.create(
+        owner=owner,
+        slug="fruit",
+        question="Best <fruit>?",
+        number="+15005550006",
+        keyword="FRUIT",
+        status=PollStatus.OPEN,
+    )
+    for order, (code, label, colour) in enumerate(
+        [("A", "Apples", "#ff0000"), ("B", "Bananas", "#ffff00")]
+    ):
+        Category.objects.create(poll=poll, code=code, label=label, colour=colour, order=order)
+    return poll
+
+
+def published_objects() -> dict[str, dict]:
+    s3 = boto3.client("s3")
+    objects = {}
+    for summary in s3.list_objects_v2(Bucket=settings.DASHBOARD_BUCKET).get("Contents", []):
+        response = s3.get_object(Bucket=settings.DASHBOARD_BUCKET, Key=summary["Key"])
+        objects[summary["Key"]] = {**response, "Body": response["Body"].read()}
+    return objects
+
+
+def test_published_objects_have_types_cache_headers_and_no_secrets(dashboard_settings, poll):
+    url = publish_dashboard(poll)
+
+    objects = published_objects()
+    names = sorted(objects)
+    assert names[2:] == ["polls/fruit/config.json", "polls/fruit/index.html"]
+    script, stylesheet = names[0], names[1]
+    assert script.startswith("assets/dashboard-") and script.endswith(".js")
+    assert stylesheet.startswith("assets/style-") and stylesheet.endswith(".css")
+    expected = {
+        script: ("text/javascript; charset=utf-8", LONG_CACHE),
+        stylesheet: ("text/css; charset=utf-8", LONG_CACHE),
+        "polls/fruit/config.json": ("application/json", SHORT_CACHE),
+        "polls/fruit/index.html": ("text/html; charset=utf-8", SHORT_CACHE),
+    }
+    for name, (content_type, cache) in expected.items():
+        assert (objects[name]["ContentType"], objects[name]["CacheControl"]) == (
+            content_type,
+            cache,
+        ), name
+    secrets = [
+        DEV_TWILIO_AUTH_TOKEN,
+        DEV_VOTER_HASH_KEY,
+        PORTAL_KEY_ID,
+        PORTAL_SECRET,
+        settings.SECRET_KEY,
+    ]
+    for name, obj in objects.items():
+        for secret in secrets:
+            assert secret.encode() not in obj["Body"], f"{name} leaks a secret"
+    page = objects["polls/fruit/index.html"]["Body"].decode()
+    assert f"../../{script}" in page and f"../../{stylesheet}" in page
+    assert "Best &lt;fruit&gt;?" in page
+    config = json.loads(objects["polls/fruit/config.json"]["Body"])
+    assert config["identityPoolId"] == dashboard_settings.DASHBOARD_IDENTITY_POOL_ID
+    assert (config["pollId"], config["table"], config["keyword"]) == (
+        "fruit",
+        settings.AGGREGATES_TABLE,
+        "FRUIT",
+    )
+    assert [c["code"] for c in config["categories"]] == ["A", "B"]
+    # Anyone may read the page, as a browser would, without credentials.
+    with urllib.request.urlopen(url) as response:
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_republishing_replaces_the_page_and_keeps_one_copy_of_each_asset(dashboard_settings, poll):
+    publish_dashboard(poll)
+    Poll.objects.filter(pk=poll.pk).update(status=PollStatus.CLOSED)
+    poll.refresh_from_db()
+
+    publish_dashboard(poll)
+
+    objects = published_objects()
+    assert len(objects) == 4
+    assert json.loads(objects["polls/fruit/config.json"]["Body"])["status"] == "closed"
+
+
+def test_publish_command_prints_the_url_and_names_problems(dashboard_settings, poll, capsys):
+    call_command("publish_dashboard", "fruit")
+    assert capsys.readouterr().out.strip().endswith("/polls/fruit/index.html")
+
+    dashboard_settings.DASHBOARD_BUCKET = "no-such-bucket"
+    with pytest.raises(CommandError, match="bucket 'no-such-bucket' does not exist"):
+        call_command("publish_dashboard", "fruit")
+    dashboard_settings.DASHBOARD_IDENTITY_POOL_ID = ""
+    with pytest.raises(CommandError, match="DASHBOARD_IDENTITY_POOL_ID"):
+        call_command("publish_dashboard", "fruit")
+    with pytest.raises(CommandError, match="no poll with the slug"):
+        call_command("publish_dashboard", "nope")
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    return logged_in(User.objects.create_superuser("root"))
+
+
+def test_the_admin_publishes_and_shows_where(dashboard_settings, poll, admin_client):
+    listing = admin_client.get(POLLS_URL).content.decode()
+    assert "not published" in listing
+
+    response = admin_client.post(change_url(poll, "run/publish"), follow=True)
+
+    url = public_url(poll)
+    assert page_messages(response) == [
+        f"Published the dashboard of “Best &lt;fruit&gt;?” at "
+        f'<a href="{url}" target="_blank" rel="noopener">{url}</a>.'
+    ]
+    assert "polls/fruit/index.html" in published_objects()
+    poll.refresh_from_db()
+    assert poll.dashboard_published_at is not None
+    assert f'href="{url}"' in admin_client.get(POLLS_URL).content.decode()
+    assert f'href="{url}"' in admin_client.get(change_url(poll)).content.decode()
+
+
+def test_a_publish_that_fails_says_why(dashboard_settings, poll, admin_client):
+    dashboard_settings.DASHBOARD_IDENTITY_POOL_ID = ""
+
+    response = admin_client.post(change_url(poll, "run/publish"), follow=True)
+
+    assert response.status_code == 200
+    assert page_messages(response) == [
+        "The dashboard of “Best <fruit>?” was not published: no Cognito identity pool is "
+        "configured for the dashboard (set DASHBOARD_IDENTITY_POOL_ID)."
+    ]
+    assert published_objects() == {}
+
+
+def test_closing_republishes_a_published_dashboard_as_final(dashboard_settings, poll, admin_client):
+    publish_dashboard(poll)
+
+    response = admin_client.post(change_url(poll, "run/close_now"), follow=True)
+
+    assert page_messages(response)[1:] == [
+        "Republished the dashboard of “Best <fruit>?” as final results."
+    ]
+    config = json.loads(published_objects()["polls/fruit/config.json"]["Body"])
+    assert config["status"] == "closed" and config["closesAt"]
+
+
+def test_closing_leaves_an_unpublished_dashboard_unpublished(
+    dashboard_settings, poll, admin_client
+):
+    admin_client.post(change_url(poll, "run/close_now"))
+
+    assert published_objects() == {}
+
+
+def test_a_failed_republish_is_a_warning_and_the_poll_stays_closed(
+    dashboard_settings, poll, admin_client
+):
+    publish_dashboard(poll)
+    dashboard_settings.DASHBOARD_BUCKET = "no-such-bucket"
+
+    response = admin_client.post(change_url(poll, "run/close_now"), follow=True)
+
+    assert page_messages(response)[1:] == [
+        "“Best <fruit>?” is closed, but its dashboard was not republished as final results: "
+        "the dashboard bucket 'no-such-bucket' does not exist. Try “Publish dashboard” again."
+    ]
+    poll.refresh_from_db()
+    assert poll.status == PollStatus.CLOSED
+
+
+def test_deleting_a_poll_takes_its_page_down(dashboard_settings, poll, admin_client):
+    publish_dashboard(poll)
+    admin_client.post(change_url(poll, "run/close_now"), follow=True)
+    a_while_ago(poll)
+
+    admin_client.post(change_url(poll, "delete"), {"post": "yes"})
+
+    assert not Poll.objects.filter(pk=poll.pk).exists()
+    assert [name.split("/")[0] for name in published_objects()] == ["assets", "assets"]
