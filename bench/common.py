@@ -144,25 +144,14 @@ def moto_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         process.wait(timeout=10)
 
 
-def emulator_environment(endpoint: str) -> dict[str, str]:
-    """What local_stack sets for talking to the emulator (and never to AWS)."""
+def use_local_emulator(endpoint: str) -> None:
+    """Talk to the emulator at `endpoint` as the local backend does: its variables, and the
+    resource names (as set, else the local ones)."""
+    from deploy.local.environment import use_emulator
     from deploy.local.resources import resource_environment
 
-    return {
-        **resource_environment(),
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    }
-
-
-def use_environment(variables: dict[str, str]) -> None:
-    os.environ.update(variables)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
+    use_emulator(endpoint, REGION)
+    os.environ.update(resource_environment())
 
 
 def cpu_seconds(pid: int) -> float:

@@ -26,15 +26,14 @@ import boto3
 from bench.common import (
     REGION,
     ROOT,
-    emulator_environment,
     moto_server,
     print_table,
     stdout_to_devnull,
-    use_environment,
+    use_local_emulator,
     write_results,
 )
 from lambdas.ingest.votes import Ballot, vote_item
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 
 VOTES = 20_000
 BATCH = 1000  # the template's BatchSize
@@ -117,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args()
     with moto_server() as (endpoint, _process):
-        use_environment(emulator_environment(endpoint))
+        use_local_emulator(endpoint)
         from deploy.local.resources import create_local_resources
 
         resources = create_local_resources(endpoint, REGION)
@@ -125,22 +124,27 @@ def main() -> None:
         tally = importlib.import_module("lambdas.tally.handler")
         with stdout_to_devnull():
             for records in show_records():
-                response = tally.tally(records, tally.TARGETS, datetime.now(UTC))
+                response = tally.tally(
+                    records, tally.AGGREGATES_AND_FAILURE_QUEUE, datetime.now(UTC)
+                )
                 assert response == {"batchItemFailures": []}, response
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
         tap = WireTap(client)
         item = client.get_item(
             TableName=os.environ["AGGREGATES_TABLE"], Key=keys.aggregate_key("show")
         )["Item"]
-    assert int(item[keys.AGGREGATE_TOTAL]["N"]) == VOTES
+    assert int(item[attributes.AGGREGATE_TOTAL]["N"]) == VOTES
     size = item_size(item)
     read_units = 0.5 * math.ceil(size / 4096)  # eventually consistent
-    attributes = {
-        prefix: sum(name.startswith(prefix) for name in item)
-        for prefix in (keys.COUNT_PREFIX, keys.MINUTE_PREFIX, keys.REGION_PREFIX)
+    families = (
+        attributes.COUNT_PREFIX,
+        attributes.MINUTE_PREFIX,
+        attributes.REGION_PREFIX,
+        attributes.WATERMARK_PREFIX,
+    )
+    attributes_by_family = {
+        prefix: sum(name.startswith(prefix) for name in item) for prefix in families
     }
-    attributes[keys.WATERMARK_PREFIX] = sum(n.startswith(keys.WATERMARK_PREFIX) for n in item)
-    families = (keys.COUNT_PREFIX, keys.MINUTE_PREFIX, keys.REGION_PREFIX, keys.WATERMARK_PREFIX)
     size_by_family = {
         family: item_size({n: v for n, v in item.items() if n.startswith(family)})
         for family in families
@@ -161,7 +165,7 @@ def main() -> None:
     }
     print_table(
         f"one dashboard refresh (aggregate of {VOTES:,} votes: "
-        + ", ".join(f"{n} {prefix}" for prefix, n in attributes.items())
+        + ", ".join(f"{n} {prefix}" for prefix, n in attributes_by_family.items())
         + " attributes)",
         ["requests", "request B", "response B", "of which body B", "item B", "read units"],
         [
@@ -197,7 +201,7 @@ def main() -> None:
         "dashboard",
         {
             "votes": VOTES,
-            "aggregate_attributes": attributes,
+            "aggregate_attributes": attributes_by_family,
             "per_refresh": per_refresh,
             "item_bytes_by_attribute_family": size_by_family,
             "viewers_per_partition_before_throttling": viewers_per_partition,

@@ -32,15 +32,14 @@ from bench.common import (
     REGION,
     ROOT,
     cpu_seconds,
-    emulator_environment,
     moto_server,
     print_table,
-    use_environment,
+    use_local_emulator,
     write_results,
 )
 from bench.local_backend import READY
-from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN, create_local_resources
-from lambdas.shared import keys
+from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN, create_local_resources
+from lambdas.shared import attributes, config_item, keys
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from loadgen.ledger import Counts
 from loadgen.plan import PlanSpec
@@ -52,7 +51,7 @@ SATURATED = 0.9
 RAW_SECONDS = 5.0
 POLL = PollConfig(
     poll_id="bench",
-    number="+15005550006",
+    number=DEMO_NUMBER,
     question="Which one?",
     status=PollStatus.OPEN,
     categories=(CategoryConfig("A", "Apples"), CategoryConfig("B", "Bananas")),
@@ -62,14 +61,7 @@ POLL = PollConfig(
 
 
 def put_poll(dynamodb: Any) -> None:
-    dynamodb.put_item(
-        TableName=os.environ["CONFIG_TABLE"],
-        Item={
-            **keys.config_key(POLL.number, POLL.poll_id),
-            keys.CONFIG_DOCUMENT: {"S": POLL.to_json()},
-            keys.CONFIG_VERSION: {"N": str(POLL.version)},
-        },
-    )
+    dynamodb.put_item(TableName=os.environ["CONFIG_TABLE"], Item=config_item.to_item(POLL))
 
 
 def counts_reader(dynamodb: Any) -> Any:
@@ -79,8 +71,10 @@ def counts_reader(dynamodb: Any) -> Any:
             Key=keys.aggregate_key(POLL.poll_id),
             ConsistentRead=True,
         ).get("Item", {})
-        total = int(item[keys.AGGREGATE_TOTAL]["N"]) if keys.AGGREGATE_TOTAL in item else 0
-        return Counts(keys.counts_from_aggregate(item), total)
+        total = (
+            int(item[attributes.AGGREGATE_TOTAL]["N"]) if attributes.AGGREGATE_TOTAL in item else 0
+        )
+        return Counts(attributes.counts_from_aggregate(item), total)
 
     return read
 
@@ -101,7 +95,7 @@ def raw_put_rate(endpoint: str, threads: int, label: str, pids: dict[str, int]) 
                 TableName=table,
                 Item={
                     **keys.vote_key(f"raw-{label}", f"{index:04x}{n:028x}"),
-                    keys.VOTE_CATEGORY: {"S": "A"},
+                    attributes.VOTE_CATEGORY: {"S": "A"},
                 },
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
@@ -200,7 +194,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     arguments = parser.parse_args()
     with moto_server() as (endpoint, moto):
-        use_environment(emulator_environment(endpoint))
+        use_local_emulator(endpoint)
         create_local_resources(endpoint, REGION)
         dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
         put_poll(dynamodb)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import NOWHERE, REGION, ROOT, Seam, print_table, write_results
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 
 # DynamoDB ends a Query page after 1 MB of items read (before any projection).
 PAGE_BYTES = 1024 * 1024
@@ -62,14 +62,14 @@ def vote_item(poll_id: str, shard: int, n: int) -> dict[str, Any]:
     item = {
         keys.PARTITION_KEY: {"S": keys.vote_partition(poll_id, shard)},
         keys.SORT_KEY: {"S": f"{shard:02x}{n:030x}"},
-        keys.VOTE_POLL: {"S": poll_id},
-        keys.VOTE_CATEGORY: {"S": CATEGORIES[n % len(CATEGORIES)]},
-        keys.VOTE_MESSAGE_SID: {"S": f"SM{n:032x}"},
-        keys.VOTE_RECEIVED_AT: {"S": f"2026-11-26T20:{n % 60:02d}:{n % 59:02d}.123Z"},
-        keys.VOTE_COUNTRY: {"S": country},
+        attributes.VOTE_POLL: {"S": poll_id},
+        attributes.VOTE_CATEGORY: {"S": CATEGORIES[n % len(CATEGORIES)]},
+        attributes.VOTE_MESSAGE_SID: {"S": f"SM{n:032x}"},
+        attributes.VOTE_RECEIVED_AT: {"S": f"2026-11-26T20:{n % 60:02d}:{n % 59:02d}.123Z"},
+        attributes.VOTE_COUNTRY: {"S": country},
     }
     if state:
-        item[keys.VOTE_STATE] = {"S": state}
+        item[attributes.VOTE_STATE] = {"S": state}
     return item
 
 
@@ -115,8 +115,8 @@ def measure(votes: int) -> dict[str, Any]:
     django.setup()
     from polls.services import aws, exports
 
-    projected = {keys.SORT_KEY, keys.VOTE_CATEGORY, keys.VOTE_RECEIVED_AT}
-    projected |= {keys.VOTE_COUNTRY, keys.VOTE_STATE, keys.VOTE_MESSAGE_SID}
+    projected = {keys.SORT_KEY, attributes.VOTE_CATEGORY, attributes.VOTE_RECEIVED_AT}
+    projected |= {attributes.VOTE_COUNTRY, attributes.VOTE_STATE, attributes.VOTE_MESSAGE_SID}
     poll = PollStub("bench", _Categories())
     warm_up = query_pages("warm", 2000, projected)
     pages = query_pages("bench", votes, projected)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,25 +35,25 @@ from bench.common import (
     ROOT,
     Seam,
     conditional_failure,
-    emulator_environment,
     moto_server,
     print_table,
     stdout_to_devnull,
-    use_environment,
+    use_local_emulator,
     write_results,
 )
 from deploy.local.api_gateway import http_api_event
-from lambdas.shared import keys
+from deploy.local.environment import use_emulator
+from deploy.local.resources import DEMO_NUMBER
+from lambdas.shared import attributes, config_item, keys, resource_names
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from loadgen.latency import summary
 from loadgen.twilio_webhook import signed_form, twilio_params
 
 WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"
-NUMBER = "+15005550006"
 TOKEN = "bench-auth-token"
 POLL = PollConfig(
     poll_id="bench",
-    number=NUMBER,
+    number=DEMO_NUMBER,
     question="Which one?",
     status=PollStatus.OPEN,
     categories=(CategoryConfig("A", "Apples"), CategoryConfig("B", "Bananas")),
@@ -60,21 +61,22 @@ POLL = PollConfig(
     version=1,
 )
 FUNCTION_ENVIRONMENT = {
-    "VOTES_TABLE": "bench-votes",
-    "CONFIG_TABLE": "bench-config",
-    "TWILIO_AUTH_TOKEN_PARAMETER": "/bench/twilio-auth-token",
-    "VOTER_HASH_KEY_PARAMETER": "/bench/voter-hash-key",
+    resource_names.VOTES_TABLE.variable: "bench-votes",
+    resource_names.CONFIG_TABLE.variable: "bench-config",
+    resource_names.TWILIO_AUTH_TOKEN.variable: resource_names.TWILIO_AUTH_TOKEN.name("bench"),
+    resource_names.VOTER_HASH_KEY.variable: resource_names.VOTER_HASH_KEY.name("bench"),
     "PUBLIC_WEBHOOK_URL": WEBHOOK_URL,
-    "AGGREGATES_TABLE": "bench-aggregates",
-    "FAILURE_QUEUE_URL": f"{NOWHERE}/123456789012/bench-failures",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_ENDPOINT_URL": NOWHERE,
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    resource_names.AGGREGATES_TABLE.variable: "bench-aggregates",
+    resource_names.TALLY_FAILURE_QUEUE.variable: f"{NOWHERE}/123456789012/bench-failures",
 }
 IMPORT_RUNS = 9
+
+
+def set_function_environment(environ: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Give `environ` the functions' settings, with every AWS client sent NOWHERE; returns it."""
+    environ.update(FUNCTION_ENVIRONMENT)
+    use_emulator(NOWHERE, REGION, environ)
+    return environ
 
 
 class VotesTable:
@@ -85,11 +87,7 @@ class VotesTable:
 
     def __call__(self, operation: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if operation == "Query":
-            config = {
-                **keys.config_key(NUMBER, POLL.poll_id),
-                keys.CONFIG_DOCUMENT: {"S": POLL.to_json()},
-            }
-            return 200, {"Items": [config], "Count": 1, "ScannedCount": 1}
+            return 200, {"Items": [config_item.to_item(POLL)], "Count": 1, "ScannedCount": 1}
         if operation != "PutItem":
             raise AssertionError(f"the ingest called {operation}")
         item = request["Item"]
@@ -101,13 +99,13 @@ class VotesTable:
                 return conditional_failure(stored)
         else:  # "#sid = :expected": the vote is moved only from the message it was seen with
             expected = request["ExpressionAttributeValues"][":expected"]
-            if stored is None or stored.get(keys.VOTE_MESSAGE_SID) != expected:
+            if stored is None or stored.get(attributes.VOTE_MESSAGE_SID) != expected:
                 return conditional_failure(stored)
         self.items[key] = item
         return 200, {}
 
 
-def secrets(operation: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def ssm_parameters(operation: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     value = TOKEN if "twilio" in request["Name"] else "bench-voter-hash-key"
     return 200, {"Parameter": {"Name": request["Name"], "Value": value, "Type": "SecureString"}}
 
@@ -118,7 +116,7 @@ def signed_events(senders: range, body: str) -> list[dict[str, Any]]:
     validator = RequestValidator(TOKEN)
     events = []
     for sender in senders:
-        params = twilio_params(body, f"+1555{sender:010d}", NUMBER)
+        params = twilio_params(body, f"+1555{sender:010d}", DEMO_NUMBER)
         form, headers = signed_form(WEBHOOK_URL, params, validator)
         headers["Host"] = "abc123.execute-api.us-east-1.amazonaws.com"
         headers["X-Forwarded-Proto"] = "https"
@@ -140,10 +138,10 @@ def cpu_per_call(function: Any, calls: list[Any], seams: list[Seam]) -> tuple[fl
 
 
 def warm_container(votes: int) -> dict[str, Any]:
-    use_environment(FUNCTION_ENVIRONMENT)
+    set_function_environment(os.environ)
     handler = importlib.import_module("lambdas.ingest.handler")
     table = VotesTable()
-    dynamodb, ssm = Seam(table), Seam(secrets)
+    dynamodb, ssm = Seam(table), Seam(ssm_parameters)
     dynamodb.attach(handler.dynamodb)
     ssm.attach(handler.ssm)
     seams = [dynamodb, ssm]
@@ -164,17 +162,17 @@ def warm_container(votes: int) -> dict[str, Any]:
             "dynamodb_requests_per_vote": {op: n / votes for op, n in requests.items()},
         }
     # Each phase took the path it is named after: every voter's vote ended up moved to B.
-    stored = [item[keys.VOTE_CATEGORY]["S"] for item in table.items.values()]
+    stored = [item[attributes.VOTE_CATEGORY]["S"] for item in table.items.values()]
     assert stored.count("B") == votes, "a phase did not take the path it measures"
 
     # Where the accepted path's CPU goes: the parts, each measured alone.
     parts: dict[str, float] = {}
     fresh = signed_events(range(2 * votes, 3 * votes), "A")
-    parts["handler without the metrics flush (handle)"], _ = cpu_per_call(
-        lambda event: handler.handle(event, datetime.now(UTC)), fresh, seams
+    parts["handler without the metrics flush (answer_webhook)"], _ = cpu_per_call(
+        lambda event: handler.answer_webhook(event, datetime.now(UTC)), fresh, seams
     )
     items = [
-        {**keys.vote_key("bench", f"{n:032x}"), keys.VOTE_CATEGORY: {"S": "A"}}
+        {**keys.vote_key("bench", f"{n:032x}"), attributes.VOTE_CATEGORY: {"S": "A"}}
         for n in range(votes)
     ]
     parts["botocore: one conditional PutItem, client side"], _ = cpu_per_call(
@@ -221,7 +219,7 @@ def emulator_round_trip(calls: int) -> dict[str, Any]:
     from deploy.local.resources import create_local_resources
 
     with moto_server() as (endpoint, _process):
-        use_environment(emulator_environment(endpoint))
+        use_local_emulator(endpoint)
         create_local_resources(endpoint, REGION)
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
         table = os.environ["VOTES_TABLE"]
@@ -231,7 +229,10 @@ def emulator_round_trip(calls: int) -> dict[str, Any]:
             started_cpu, started = time.process_time(), time.perf_counter()
             client.put_item(
                 TableName=table,
-                Item={**keys.vote_key("roundtrip", f"{n:032x}"), keys.VOTE_CATEGORY: {"S": "A"}},
+                Item={
+                    **keys.vote_key("roundtrip", f"{n:032x}"),
+                    attributes.VOTE_CATEGORY: {"S": "A"},
+                },
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": "pk"},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -251,7 +252,7 @@ def import_seconds(statement: str) -> float:
         "import time; started = time.perf_counter(); "
         f"{statement}; print(time.perf_counter() - started)"
     )
-    environment = {**os.environ, **FUNCTION_ENVIRONMENT}
+    environment = set_function_environment(dict(os.environ))
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -266,7 +267,7 @@ def import_seconds(statement: str) -> float:
 def top_imports(module: str, count: int = 8) -> list[tuple[str, float]]:
     """Seconds of `import module` spent in each top-level package's own module code
     (python -X importtime, self times summed per package)."""
-    environment = {**os.environ, **FUNCTION_ENVIRONMENT}
+    environment = set_function_environment(dict(os.environ))
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         cwd=ROOT,

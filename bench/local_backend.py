@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench.common import REGION, emulator_environment, use_environment
+from bench.common import REGION, use_local_emulator
 
 READY = "READY"
 
 
 def main() -> None:
     endpoint = sys.argv[1]
-    use_environment(emulator_environment(endpoint))
+    use_local_emulator(endpoint)
     logging.basicConfig(level=logging.WARNING)
     from deploy.local.backend import LocalBackend
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import os
 import statistics
 import time
 from typing import Any
 
-from bench.common import Seam, print_table, stdout_to_devnull, use_environment, write_results
-from bench.ingest import FUNCTION_ENVIRONMENT
+from bench.common import Seam, print_table, stdout_to_devnull, write_results
+from bench.ingest import set_function_environment
 from lambdas.ingest.votes import Ballot, vote_item
 from lambdas.shared import keys
 
@@ -111,10 +112,10 @@ def measure(handler: Any, seam: Seam, count: int, polls: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args()
-    use_environment(FUNCTION_ENVIRONMENT)
+    set_function_environment(os.environ)
     handler = importlib.import_module("lambdas.tally.handler")
     seam = Seam(aggregates)
-    seam.attach(handler.TARGETS.dynamodb)
+    seam.attach(handler.AGGREGATES_AND_FAILURE_QUEUE.dynamodb)
     measure(handler, seam, 1000, 10)  # warm up
     rows = [measure(handler, seam, count, polls) for count in BATCH_SIZES for polls in POLL_COUNTS]
     print_table(

@@ -14,6 +14,9 @@ from typing import Any
 import yaml
 
 TEMPLATE_PATH = Path(__file__).with_name("template.yaml")
+# The functions' logical ids.
+INGEST_FUNCTION = "IngestFunction"
+TALLY_FUNCTION = "TallyFunction"
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -39,7 +42,8 @@ _CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open(encoding="utf-8") as stream:
-        return yaml.load(stream, Loader=_CloudFormationLoader)  # a SafeLoader subclass
+        template: dict[str, Any] = yaml.load(stream, Loader=_CloudFormationLoader)  # safe loader
+    return template
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ class StreamMapping:
 
 def tally_stream_mapping(template: dict[str, Any] | None = None) -> StreamMapping:
     template = template if template is not None else load_template()
-    function = template["Resources"]["TallyFunction"]["Properties"]
+    function = template["Resources"][TALLY_FUNCTION]["Properties"]
     (event,) = (e["Properties"] for e in function["Events"].values() if e["Type"] == "DynamoDB")
     return StreamMapping(
         batch_size=int(event.get("BatchSize", 100)),
@@ -118,4 +122,31 @@ def tally_stream_mapping(template: dict[str, Any] | None = None) -> StreamMappin
         bisect=bool(event.get("BisectBatchOnFunctionError", False)),
         max_retries=int(event.get("MaximumRetryAttempts", -1)),
         report_item_failures="ReportBatchItemFailures" in event.get("FunctionResponseTypes", []),
+    )
+
+
+@dataclass(frozen=True)
+class FunctionConfiguration:
+    """What the template gives one function to run with (its own setting, else Globals)."""
+
+    logical_id: str
+    timeout_seconds: int
+    memory_mb: int
+
+
+# Lambda's own defaults, for a setting neither the function nor Globals gives.
+_LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3
+_LAMBDA_DEFAULT_MEMORY_MB = 128
+
+
+def function_configuration(
+    logical_id: str, template: dict[str, Any] | None = None
+) -> FunctionConfiguration:
+    template = template if template is not None else load_template()
+    shared = (template.get("Globals") or {}).get("Function") or {}
+    properties = {**shared, **template["Resources"][logical_id]["Properties"]}
+    return FunctionConfiguration(
+        logical_id=logical_id,
+        timeout_seconds=int(properties.get("Timeout", _LAMBDA_DEFAULT_TIMEOUT_SECONDS)),
+        memory_mb=int(properties.get("MemorySize", _LAMBDA_DEFAULT_MEMORY_MB)),
     )

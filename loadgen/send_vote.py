@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 
-from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
-from loadgen.twilio_webhook import DEMO_NUMBER, post_signed, twilio_params
+from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN
+from loadgen.twilio_webhook import post_signed, twilio_params
 
 DEFAULT_URL = "http://127.0.0.1:3000/sms"
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from twilio.request_validator import RequestValidator
 
-DEMO_NUMBER = "+15005550006"
+from deploy.local.resources import DEMO_NUMBER
 
 
+# Twilio's test number: the demo poll's (seed_demo), the benches' and the tests'.
 def twilio_params(
     body: str,
     sender: str,

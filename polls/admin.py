@@ -1,12 +1,14 @@
 """The organisers' portal: polls with their categories, and what the admin shows of them.
 
 Organisers are staff users who see and change only their own polls (organisers.polls_of);
-superusers see all. What the actions and a poll's buttons do is in admin_actions; the AWS and
-Twilio work in polls/services.
+superusers see all. What the actions and a poll's buttons do is in admin_actions; the
+workflows (closing, deleting) in polls/services/lifecycle.py, the AWS and Twilio work in
+polls/services.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,12 +16,12 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -30,10 +32,10 @@ from polls import admin_actions
 from polls.forms import CategoryForm, CategoryFormSet
 from polls.models import REPLY_FIELDS, Category, Poll
 from polls.organisers import polls_of
-from polls.services.config_push import PushError, has_unpushed_changes, withdraw_config
-from polls.services.dashboard import PublishError, public_url, unpublish_dashboard
+from polls.services import lifecycle
+from polls.services.config_push import has_unpushed_changes
+from polls.services.dashboard import public_url
 from polls.services.results import ResultsError, read_results, read_totals, results_document
-from polls.services.retention import PurgeError, check_erasable, erase_poll
 
 PLACEHOLDER_HELP = (
     "Blank fields send the default text. Placeholders: {label} and {code} (the vote's "
@@ -210,7 +212,7 @@ class PollAdmin(admin.ModelAdmin):
 
     def get_prepopulated_fields(
         self, request: HttpRequest, obj: Poll | None = None
-    ) -> dict[str, tuple[str, ...]]:
+    ) -> dict[str, Sequence[str]]:
         return {} if obj is not None else super().get_prepopulated_fields(request, obj)
 
     @admin.display(description="Configuration")
@@ -283,7 +285,7 @@ class PollAdmin(admin.ModelAdmin):
         change: bool = False,
         form_url: str = "",
         obj: Poll | None = None,
-    ) -> TemplateResponse:
+    ) -> HttpResponse:
         if obj is not None:
             actions = self.get_actions(request) if self.has_change_permission(request, obj) else {}
             context["poll_buttons"] = [
@@ -323,6 +325,7 @@ class PollAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Poll, form: ModelForm, change: bool) -> None:
         if not change and not request.user.is_superuser:
+            assert isinstance(request.user, User)  # the admin serves signed-in staff only
             obj.owner = request.user
         super().save_model(request, obj, form, change)
 
@@ -337,8 +340,9 @@ class PollAdmin(admin.ModelAdmin):
             admin_actions.push(self, request, poll)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        # Deleting a poll takes its data out of DynamoDB and may be refused (delete_model):
-        # one poll at a time, from its page, so a refusal is never lost in a bulk delete.
+        # Deleting a poll takes its data out of DynamoDB and may be refused
+        # (lifecycle.delete_poll): one poll at a time, from its page, so a refusal is never
+        # lost in a bulk delete.
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
@@ -353,37 +357,27 @@ class PollAdmin(admin.ModelAdmin):
             return redirect("admin:polls_poll_change", object_id)
 
     def delete_model(self, request: HttpRequest, obj: Poll) -> None:
-        """Withdraw the poll's configuration, so it takes no more votes, then erase its votes
-        and totals, so a new poll given its slug starts from nothing; refuse the deletion
-        when either cannot be done now."""
-        refused = f"“{obj}” was not deleted"
+        """lifecycle.delete_poll; a refusal becomes DeletionRefused, which delete_view turns
+        into a message after the view's transaction (its log entry) is rolled back."""
         try:
-            check_erasable(obj)
-            withdraw_config(obj)
-        except (PurgeError, PushError) as error:
-            raise DeletionRefused(f"{refused}: {error}.") from None
-        try:
-            erased = erase_poll(obj.slug)
-        except PurgeError as error:
-            raise DeletionRefused(
-                f"{refused}: {error}. It no longer takes votes; delete it again to erase its votes."
-            ) from None
-        super().delete_model(request, obj)
-        if erased:
-            self.message_user(request, f"Deleted the {erased} votes of “{obj}” and its totals.")
-        try:
-            unpublish_dashboard(obj)
-        except PublishError as error:
+            deleted = lifecycle.delete_poll(obj)
+        except lifecycle.LifecycleError as error:
+            raise DeletionRefused(f"“{obj}” was not deleted: {error}.") from None
+        if deleted.erased_votes:
+            self.message_user(
+                request, f"Deleted the {deleted.erased_votes} votes of “{obj}” and its totals."
+            )
+        if deleted.unpublish_error:
             self.message_user(
                 request,
-                f"The results page of “{obj}” is still public ({error}); delete "
-                f"polls/{obj.slug}/ from the dashboard bucket by hand.",
+                f"The results page of “{obj}” is still public ({deleted.unpublish_error}); "
+                f"delete polls/{obj.slug}/ from the dashboard bucket by hand.",
                 messages.WARNING,
             )
 
 
 class DeletionRefused(Exception):
-    pass
+    """A deletion lifecycle.delete_poll refused, worded for the organiser."""
 
 
 def _when(moment: datetime | None) -> str:

@@ -1,7 +1,8 @@
 """What organisers do to polls, from the poll list or the buttons on a poll's page.
 
 Each action gets the queryset the admin hands it, which only ever holds the user's own polls
-(PollAdmin.get_queryset), and reports on each poll with an admin message, never a 500.
+(PollAdmin.get_queryset), runs the workflow in polls/services on each poll, and reports on each
+with an admin message, never a 500.
 """
 
 from __future__ import annotations
@@ -50,31 +51,27 @@ def push(modeladmin: admin.ModelAdmin, request: HttpRequest, poll: Poll) -> bool
 @admin.action(description="Open now", permissions=["change"])
 def open_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
     for poll in queryset:
-        _change(modeladmin, request, poll, "opened", lifecycle.open_now)
+        _apply_and_report(modeladmin, request, poll, "opened", lifecycle.open_now)
 
 
 @admin.action(description="Close now", permissions=["change"])
 def close_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Poll]) -> None:
     for poll in queryset:
-        if _change(modeladmin, request, poll, "closed", lifecycle.close_now):
-            republish_closed(modeladmin, request, poll)
+        if _apply_and_report(modeladmin, request, poll, "closed", lifecycle.close_now):
+            _report_after_close(modeladmin, request, poll, lifecycle.after_close(poll))
 
 
-def republish_closed(modeladmin: admin.ModelAdmin, request: HttpRequest, poll: Poll) -> None:
-    """A published dashboard of a poll that just closed is republished as final results (an
-    unpublished one stays unpublished: publishing is the organiser's choice)."""
-    if poll.dashboard_published_at is None:
-        return
-    try:
-        publish_dashboard(poll)
-    except PublishError as error:
+def _report_after_close(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, poll: Poll, done: lifecycle.AfterClose
+) -> None:
+    if done.republish_error:
         modeladmin.message_user(
             request,
             f"“{poll}” is closed, but its dashboard was not republished as final results: "
-            f"{error}. Try “Publish dashboard” again.",
+            f"{done.republish_error}. Try “Publish dashboard” again.",
             messages.WARNING,
         )
-    else:
+    elif done.republished:
         modeladmin.message_user(
             request, f"Republished the dashboard of “{poll}” as final results.", messages.SUCCESS
         )
@@ -108,7 +105,7 @@ def rotate_voter_keys(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Poll]
 ) -> None:
     for poll in queryset:
-        _change(modeladmin, request, poll, "re-keyed", lifecycle.rotate_voter_keys)
+        _apply_and_report(modeladmin, request, poll, "re-keyed", lifecycle.rotate_voter_keys)
 
 
 @admin.action(description="Schedule opening and closing…", permissions=["change"])
@@ -122,7 +119,7 @@ def schedule(
         if form.is_valid():
             opens_at, closes_at = form.cleaned_data["opens_at"], form.cleaned_data["closes_at"]
             for poll in polls:
-                _change(
+                _apply_and_report(
                     modeladmin,
                     request,
                     poll,
@@ -198,14 +195,15 @@ def configure_twilio_number(
         )
 
 
-def _change(
+def _apply_and_report(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
     poll: Poll,
     done: str,
     change: Callable[[Poll], int],
 ) -> bool:
-    """Make the change and say how it went; True when it was made."""
+    """Run a lifecycle change (it returns the pushed version) and say how it went; True when
+    it was made. `done` is its past participle, for the messages."""
     try:
         version = change(poll)
     except lifecycle.LifecycleError as error:

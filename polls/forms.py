@@ -27,7 +27,10 @@ class CategoryFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
         forms = [
-            form for form in self.forms if form.cleaned_data and not self._should_delete_form(form)
+            form
+            for form in self.forms
+            # django-stubs leaves out this private BaseFormSet method.
+            if form.cleaned_data and not self._should_delete_form(form)  # type: ignore[attr-defined]
         ]
         rows = [
             (form.cleaned_data.get("code", ""), split_aliases(form.cleaned_data.get("aliases", "")))
@@ -58,7 +61,7 @@ class CategoryFormSet(BaseInlineFormSet):
         touched: dict[str, str] = {}
         for form in self.initial_forms:
             code = form.initial.get("code", "")
-            if self._should_delete_form(form):
+            if self._should_delete_form(form):  # type: ignore[attr-defined]  # (as above)
                 touched[code] = "deleted"
             elif form.has_changed() and "code" in form.changed_data:
                 touched[code] = "given another code"
@@ -102,7 +105,8 @@ class ScheduleForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         opens_at, closes_at = data.get("opens_at"), data.get("closes_at")
         if opens_at is None and closes_at is None and not self.errors:
             raise ValidationError("Give an opening time, a closing time or both.")

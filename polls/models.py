@@ -24,6 +24,7 @@ from polls.validation import (
 
 # Longer is a typo for "keep them": leave the field blank for that.
 MAX_RETENTION_DAYS = 3650
+SLUG_MAX_LENGTH = 50
 
 # Every reply a poll may override, and its field. NO_POLL is sent when no poll matched, so
 # no poll can override it.
@@ -47,7 +48,7 @@ class Poll(models.Model):
     question = models.CharField(max_length=200)
     slug = models.SlugField(
         unique=True,
-        max_length=50,
+        max_length=SLUG_MAX_LENGTH,
         help_text="The poll's id in DynamoDB and in exports. It cannot change once saved.",
     )
     number = models.CharField(

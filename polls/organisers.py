@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser, Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db.models import QuerySet
 
 from polls.models import Poll
@@ -32,7 +31,7 @@ def ensure_organisers_group() -> Group:
     return group
 
 
-def polls_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Poll]:
+def polls_of(user: User | AnonymousUser) -> QuerySet[Poll]:
     """The polls `user` may see: their own, or every poll for a superuser. The admin and the
     portal's own views both filter through this, so no URL reaches another organiser's poll."""
     if not user.is_authenticated:

@@ -60,7 +60,7 @@ def results_json(request: HttpRequest, poll_id: int) -> JsonResponse:
 
 @staff_member_required
 @require_GET
-def results_csv(request: HttpRequest, poll_id: int) -> HttpResponse:
+def results_csv(request: HttpRequest, poll_id: int) -> HttpResponse | StreamingHttpResponse:
     poll = _poll(request, poll_id)
     try:
         results = read_results(poll)
@@ -72,7 +72,7 @@ def results_csv(request: HttpRequest, poll_id: int) -> HttpResponse:
 
 @staff_member_required
 @require_GET
-def votes_csv(request: HttpRequest, poll_id: int) -> HttpResponse:
+def votes_csv(request: HttpRequest, poll_id: int) -> HttpResponse | StreamingHttpResponse:
     poll = _poll(request, poll_id)
     try:
         rows = exports.vote_rows(poll)

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from lambdas.shared import resource_names
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -56,6 +58,11 @@ def env_int(name: str, default: int) -> int:
 def env_list(name: str, default: str) -> list[str]:
     """A comma-separated list, blanks dropped."""
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_resource_name(resource: resource_names.Resource) -> str:
+    """The resource's name from its variable; by default, the local backend's name for it."""
+    return env_str(resource.variable, resource.local_name)
 
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -164,11 +171,11 @@ AWS_SECRET_ACCESS_KEY: str | None = (
     env_str("AWS_SECRET_ACCESS_KEY", "local") if AWS_ENDPOINT_URL else None
 )
 
-# Resource names; the defaults are those of the local backend (deploy/local/resources.py).
-CONFIG_TABLE = env_str("CONFIG_TABLE", "textvote-config")
-VOTES_TABLE = env_str("VOTES_TABLE", "textvote-votes")
-AGGREGATES_TABLE = env_str("AGGREGATES_TABLE", "textvote-aggregates")
-DASHBOARD_BUCKET = env_str("DASHBOARD_BUCKET", "textvote-dashboard")
+# Resource names (lambdas/shared/resource_names.py).
+CONFIG_TABLE = env_resource_name(resource_names.CONFIG_TABLE)
+VOTES_TABLE = env_resource_name(resource_names.VOTES_TABLE)
+AGGREGATES_TABLE = env_resource_name(resource_names.AGGREGATES_TABLE)
+DASHBOARD_BUCKET = env_resource_name(resource_names.DASHBOARD_BUCKET)
 
 # Where Twilio must send incoming messages; shown to organisers next to each poll's number.
 PUBLIC_WEBHOOK_URL = env_str("PUBLIC_WEBHOOK_URL", "http://127.0.0.1:3000/sms")
@@ -184,7 +191,9 @@ TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "", allow_empty=True)
 # The public results pages (polls/services/dashboard.py). The identity pool gives the page
 # read-only guest credentials; the base URL is where the bucket is served (CloudFront or a
 # custom domain on AWS; the emulator's path-style bucket URL locally).
-DASHBOARD_IDENTITY_POOL_ID = env_str("DASHBOARD_IDENTITY_POOL_ID", "", allow_empty=True)
+DASHBOARD_IDENTITY_POOL_ID = env_str(
+    resource_names.DASHBOARD_IDENTITY_POOL.variable, "", allow_empty=True
+)
 DASHBOARD_BASE_URL = env_str(
     "DASHBOARD_BASE_URL",
     f"{AWS_ENDPOINT_URL.rstrip('/')}/{DASHBOARD_BUCKET}" if AWS_ENDPOINT_URL else "",
@@ -218,26 +227,8 @@ def _deployed_settings(path: Path) -> dict[str, str]:
 
 
 if not AWS_ENDPOINT_URL:
-    _deployed = _deployed_settings(STACK_OUTPUTS_FILE)
-    AWS_REGION = env_str("AWS_REGION", _deployed.get("AWS_REGION", AWS_REGION))
-    CONFIG_TABLE = env_str("CONFIG_TABLE", _deployed.get("CONFIG_TABLE", CONFIG_TABLE))
-    VOTES_TABLE = env_str("VOTES_TABLE", _deployed.get("VOTES_TABLE", VOTES_TABLE))
-    AGGREGATES_TABLE = env_str(
-        "AGGREGATES_TABLE", _deployed.get("AGGREGATES_TABLE", AGGREGATES_TABLE)
-    )
-    DASHBOARD_BUCKET = env_str(
-        "DASHBOARD_BUCKET", _deployed.get("DASHBOARD_BUCKET", DASHBOARD_BUCKET)
-    )
-    DASHBOARD_IDENTITY_POOL_ID = env_str(
-        "DASHBOARD_IDENTITY_POOL_ID",
-        _deployed.get("DASHBOARD_IDENTITY_POOL_ID", DASHBOARD_IDENTITY_POOL_ID),
-        allow_empty=True,
-    )
-    DASHBOARD_BASE_URL = env_str(
-        "DASHBOARD_BASE_URL",
-        _deployed.get("DASHBOARD_BASE_URL", DASHBOARD_BASE_URL),
-        allow_empty=True,
-    )
-    PUBLIC_WEBHOOK_URL = env_str(
-        "PUBLIC_WEBHOOK_URL", _deployed.get("PUBLIC_WEBHOOK_URL", PUBLIC_WEBHOOK_URL)
-    )
+    # Each setting the outputs give (resource_names.SETTINGS_FROM_OUTPUTS) replaces its
+    # default above, unless its environment variable was set (and read above).
+    for _setting, _value in _deployed_settings(STACK_OUTPUTS_FILE).items():
+        if _setting in resource_names.SETTINGS_FROM_OUTPUTS and _setting not in os.environ:
+            globals()[_setting] = _value

@@ -53,9 +53,16 @@ def backend(aws, settings) -> Iterator[LocalBackend]:
 @pytest.fixture
 def alice(db):  # -> django.contrib.auth.models.User
     """An organiser (staff, not superuser) named alice."""
-    from tests.portal_support import organiser
+    from tests.factories import organiser
 
     return organiser("alice")
+
+
+@pytest.fixture
+def fast_passwords(settings) -> None:
+    """Passwords hashed with MD5, not PBKDF2: a login takes microseconds, not a third of a
+    second. For tests that set or check passwords; never for production settings."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +71,7 @@ def aws_once() -> Iterator[LocalResources]:
     reset_emulator()
     resources = create_local_resources(MOTO_ENDPOINT, REGION)
     _clear_function_caches()
-    from tests.helpers import demo_poll, put_poll
+    from tests.factories import demo_poll, put_poll
 
     put_poll(demo_poll())
     yield resources
@@ -76,28 +83,25 @@ def counted_poll(aws, monkeypatch, db):  # -> polls.models.Poll
     """An open portal poll "demo" (A Apples, B Bananas), pushed, with 5 votes (2 A, 3 B)
     stored by the ingest and applied by the tally through the stream."""
     import boto3
-    from django.contrib.auth.models import User
 
     from deploy.local.stream_poller import StreamPoller
     from lambdas.ingest import handler as ingest
-    from lambdas.shared import keys
+    from lambdas.shared import attributes
     from lambdas.shared.config_doc import PollStatus
     from lambdas.tally import handler as tally
-    from polls.models import Category, Poll
-    from polls.services.config_push import push_config
-    from tests.helpers import WEBHOOK_URL, aggregate, signed_event, sms
+    from tests.factories import WEBHOOK_URL, aggregate, make_poll, signed_event, sms
 
-    owner = User.objects.create(username="owner")
-    poll = Poll.objects.create(
-        owner=owner, slug="demo", question="Fruit?", number="+15005550006", status=PollStatus.OPEN
+    poll = make_poll(
+        slug="demo",
+        question="Fruit?",
+        categories=[("A", "Apples"), ("B", "Bananas")],
+        push=True,
+        status=PollStatus.OPEN,
     )
-    for order, (code, label) in enumerate([("A", "Apples"), ("B", "Bananas")]):
-        Category.objects.create(poll=poll, code=code, label=label, order=order)
-    push_config(poll)
     monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
     for n, code in enumerate("AABBB"):
         response = ingest.handler(signed_event(sms(code, sender=f"+1555000{n:04d}")), None)
         assert response["statusCode"] == 200
     StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler).drain()
-    assert keys.counts_from_aggregate(aggregate()) == {"A": 2, "B": 3}
+    assert attributes.counts_from_aggregate(aggregate()) == {"A": 2, "B": 3}
     return poll

@@ -15,7 +15,9 @@ import os
 
 from moto.server import ThreadedMotoServer
 
+from deploy.local.environment import use_emulator
 from deploy.local.resources import resource_environment
+from lambdas.shared.resource_names import TALLY_FAILURE_QUEUE
 
 REGION = "us-east-1"
 
@@ -26,20 +28,9 @@ atexit.register(_moto.stop)
 _host, _port = _moto.get_host_and_port()
 MOTO_ENDPOINT = f"http://{_host}:{_port}"
 
-os.environ.update(
-    AWS_ENDPOINT_URL=MOTO_ENDPOINT,
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_DEFAULT_REGION=REGION,
-    AWS_REGION=REGION,
-    # boto3 would otherwise send DynamoDB calls to an account-specific host name.
-    AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-)
-for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-    os.environ.pop(_name, None)
-
+use_emulator(MOTO_ENDPOINT, REGION)
 os.environ.update(resource_environment())
 # The queue URL moto will give the template's failure queue; `aws` checks it did.
-os.environ["FAILURE_QUEUE_URL"] = (
-    f"{MOTO_ENDPOINT}/123456789012/{os.environ['TALLY_FAILURE_QUEUE']}"
+os.environ[TALLY_FAILURE_QUEUE.variable] = (
+    f"{MOTO_ENDPOINT}/123456789012/{os.environ[TALLY_FAILURE_QUEUE.name_variable]}"
 )

@@ -169,7 +169,7 @@ def change_lines(changes: list[dict[str, Any]]) -> list[str]:
     lines = []
     for change in changes:
         resource = change.get("ResourceChange") or {}
-        replacement = resource.get("Replacement")
+        replacement = resource.get("Replacement", "")
         note = {"True": "  (replaced)", "Conditional": "  (may be replaced)"}.get(replacement, "")
         lines.append(
             f"  {resource.get('Action', '?'):<7} {resource.get('LogicalResourceId', '?')} "
@@ -271,7 +271,7 @@ def follow(
             described = {"StackStatus": "DELETE_COMPLETE"}
         except AWS_ERRORS as error:
             raise describe(error, "following the stack's progress", region) from None
-        status = described["StackStatus"]
+        status: str = described["StackStatus"]
         if not status.endswith("_IN_PROGRESS"):
             if status != "DELETE_COMPLETE":  # a deleted stack's last events were reported
                 try:

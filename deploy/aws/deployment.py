@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -28,11 +28,11 @@ from deploy.aws.packaging import LAMBDA_ARM64, ROOT, Package, build_package
 from deploy.aws.secret_parameters import delete_secrets, secret_names, store_secrets
 from deploy.aws.transform import function_packages, packaged_template, template_body
 from deploy.template import load_template
+from lambdas.shared.resource_names import DEFAULT_STACK_NAME
 
 Report = Callable[[str], None]
 Builder = Callable[[str, Path], Package]
 
-DEFAULT_STACK_NAME = "textvote"
 DEFAULT_OUTPUTS_FILE = ROOT / "data" / "stack-outputs.json"
 DEFAULT_BUILD_DIR = ROOT / ".build" / "deploy"
 HOSTED_ZONE = "DashboardHostedZone"
@@ -67,13 +67,17 @@ class DestroyRequest:
     poll_seconds: float = 5.0
 
 
+# The services the deployer calls.
+AwsService = Literal["cloudformation", "dynamodb", "route53", "s3", "ssm"]
+
+
 @dataclass(frozen=True)
 class Connection:
     session: boto3.Session
     region: str
     account: str
 
-    def client(self, service: str) -> Any:
+    def client(self, service: AwsService) -> Any:
         return self.session.client(service, config=_CLIENT_CONFIG)
 
     def describe_target(self) -> str:
@@ -121,7 +125,7 @@ def deploy(request: DeployRequest, report: Report, build: Builder | None = None)
         report("The stack's creation failed earlier and was rolled back: deleting it first")
         cloudformation.delete(cfn, existing, report, aws.region, poll_seconds=request.poll_seconds)
         existing = None
-    return _change(
+    return _create_and_execute_change_set(
         aws, existing, wanted, template_url, _kept_resources(sam_template), request, report
     )
 
@@ -169,6 +173,8 @@ def _upload(
         size = package.path.stat().st_size // 1024
         state = "uploaded" if uploaded else "unchanged, already uploaded"
         report(f"Built {function}: {package.key} ({size} KB, {state})")
+        if package.byte_code_skipped:
+            report(f"  {function} ships {package.byte_code_skipped}")
         code[logical_id] = (bucket, package.key)
     body = template_body(packaged_template(code, region))
     key = artefacts.content_key("templates", body, ".json")
@@ -176,7 +182,7 @@ def _upload(
     return artefacts.object_url(bucket, key, region), body
 
 
-def _change(
+def _create_and_execute_change_set(
     aws: Connection,
     existing: Stack | None,
     wanted: Mapping[str, str],

@@ -2,8 +2,8 @@
 
 `manage.py deploy` writes data/stack-outputs.json (git-ignored). When the portal runs against
 AWS (AWS_ENDPOINT_URL empty), portal/settings.py takes the "settings" object of that file as
-the defaults of the settings named there; environment variables still win. Nothing in it is
-secret.
+the defaults of the settings named there (lambdas/shared/resource_names.SETTINGS_FROM_OUTPUTS);
+environment variables still win. Nothing in it is secret.
 """
 
 from __future__ import annotations
@@ -15,17 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# Portal setting (= environment variable) -> the template output that gives its value.
-SETTINGS_FROM_OUTPUTS: dict[str, str] = {
-    "AWS_REGION": "Region",
-    "CONFIG_TABLE": "ConfigTableName",
-    "VOTES_TABLE": "VotesTableName",
-    "AGGREGATES_TABLE": "AggregatesTableName",
-    "DASHBOARD_BUCKET": "DashboardBucketName",
-    "DASHBOARD_IDENTITY_POOL_ID": "DashboardIdentityPoolId",
-    "DASHBOARD_BASE_URL": "DashboardBaseUrl",
-    "PUBLIC_WEBHOOK_URL": "SmsWebhookUrl",
-}
+from lambdas.shared.resource_names import SETTINGS_FROM_OUTPUTS
 
 
 def portal_settings(outputs: Mapping[str, str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy.aws.errors import AWS_ERRORS, DeployError, describe
+from lambdas.shared.resource_names import TWILIO_AUTH_TOKEN, VOTER_HASH_KEY
 
 Report = Callable[[str], None]
 VOTER_HASH_KEY_BYTES = 32
@@ -28,7 +29,7 @@ class SecretNames:
 
 def secret_names(stack_name: str) -> SecretNames:
     """Per stack, so a staging and a production stack in one account keep their own."""
-    return SecretNames(f"/{stack_name}/twilio-auth-token", f"/{stack_name}/voter-hash-key")
+    return SecretNames(TWILIO_AUTH_TOKEN.name(stack_name), VOTER_HASH_KEY.name(stack_name))
 
 
 def store_secrets(

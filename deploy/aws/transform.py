@@ -62,7 +62,8 @@ def to_cloudformation(sam_template: Mapping[str, Any], region: str) -> dict[str,
         ) from None
     # The steps of samtranslator's own transform(), which takes the region from the environment;
     # the translator takes it (and the partition) from a session here and makes no AWS call.
-    template, parameters = copy.deepcopy(dict(sam_template)), {}
+    template = copy.deepcopy(dict(sam_template))
+    parameters: dict[str, Any] = {}
     to_py27_compatible_template(template, parameters)
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
     try:
@@ -74,7 +75,8 @@ def to_cloudformation(sam_template: Mapping[str, Any], region: str) -> dict[str,
         raise DeployError(f"deploy/template.yaml is not a valid SAM template: {causes}") from None
     finally:
         translator.metrics.publish()  # to its no-op publisher; unpublished ones print a warning
-    return undo_mark_unicode_str_in_template(transformed)
+    cloudformation_template: dict[str, Any] = undo_mark_unicode_str_in_template(transformed)
+    return cloudformation_template
 
 
 def _no_managed_policy_names() -> dict[str, str]:

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import FrameType
 
 from deploy.local.backend import ROOT, LocalBackend
+from deploy.local.environment import use_emulator
+from deploy.local.resources import DEMO_NUMBER
 
 
 def _port(name: str, default: int) -> int:
@@ -33,19 +35,6 @@ def _port(name: str, default: int) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise SystemExit(f"{name} must be a TCP port number, not {raw!r}")
     return int(raw)
-
-
-def _emulator_environment(endpoint_url: str, region: str) -> None:
-    os.environ["AWS_ENDPOINT_URL"] = endpoint_url
-    os.environ.setdefault("AWS_REGION", region)
-    os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    # The emulator accepts any credentials; never send real ones to it.
-    os.environ["AWS_ACCESS_KEY_ID"] = "local"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.pop("AWS_PROFILE", None)
-    # boto3 would otherwise address DynamoDB through an account-specific host name.
-    os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
 
 
 def _manage(*arguments: str) -> str:
@@ -71,7 +60,7 @@ def main() -> int:
     portal_port = _port("TEXTVOTE_PORTAL_PORT", 8000)
     region = os.environ.get("AWS_REGION") or "us-east-1"
     endpoint = f"http://{host}:{moto_port}"
-    _emulator_environment(endpoint, region)
+    use_emulator(endpoint, region)
 
     from moto.server import ThreadedMotoServer
 
@@ -155,7 +144,7 @@ TextVote is running locally.
                    (Twilio auth token: $TWILIO_AUTH_TOKEN, default in README)
   Live dashboard   {dashboard}
   AWS emulator     {emulator}  (moto; tables from deploy/template.yaml)
-  Demo poll        slug "demo", number +15005550006, codes A, B, C
+  Demo poll        slug "demo", number {DEMO_NUMBER}, codes A, B, C
 
 Send a signed test vote:
   .venv/bin/python -m loadgen.send_vote A --from +15551230001 --url {webhook}

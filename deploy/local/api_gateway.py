@@ -1,8 +1,9 @@
 """A local stand-in for API Gateway's HTTP API: HTTP requests in, payload 2.0 events out.
 
 It builds the event the template's `POST /sms` route would send (form bodies base64-encoded,
-as API Gateway does), calls the handler in-process and turns its response back into HTTP,
-including API Gateway's own answers: 404 for an unknown route, 500 when the function raises.
+as API Gateway does), calls the handler in-process with the context of the route's function
+(deploy/local/lambda_context.py) and turns its response back into HTTP, including API
+Gateway's own answers: 404 for an unknown route, 500 when the function raises.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import base64
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,12 +19,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from deploy.local.lambda_context import lambda_context
+
 logger = logging.getLogger("textvote.api")
 
 Handler = Callable[[dict[str, Any], Any], Any]
+# Route key ("POST /sms") -> the template's logical id of the function behind it, and its handler.
+Routes = dict[str, tuple[str, Handler]]
 # API Gateway's payload limit; larger requests never reach the function.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 _TEXT_TYPES = ("text/", "application/json", "application/xml")
+_JSON = {"Content-Type": "application/json"}
+# A kept-alive connection idle this long is closed (clients reconnect), so it holds no thread.
+IDLE_SECONDS = 60.0
 
 
 def http_api_event(
@@ -80,18 +87,6 @@ def http_api_event(
     return event
 
 
-class _Context:
-    function_name = "ingest"
-    memory_limit_in_mb = 256
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + 10
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 def _response_parts(result: Any) -> tuple[int, dict[str, str], bytes]:
     if isinstance(result, dict) and "statusCode" in result:
         body = result.get("body") or ""
@@ -101,12 +96,27 @@ def _response_parts(result: Any) -> tuple[int, dict[str, str], bytes]:
     return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
 
 
+class _Server(ThreadingHTTPServer):
+    # Twilio and the load generator open many connections at once. With socketserver's
+    # backlog of 5, connections beyond it while the accept loop catches up are reset.
+    request_queue_size = 1024
+    # A connection's thread never keeps the process, or `stop`, waiting.
+    daemon_threads = True
+
+
 class ApiGateway:
-    def __init__(self, routes: dict[str, Handler], host: str = "127.0.0.1", port: int = 3000):
+    """Serves `routes` over HTTP/1.1 with kept-alive connections, one thread per connection."""
+
+    def __init__(self, routes: Routes, host: str = "127.0.0.1", port: int = 3000):
         self.routes = routes
+        self.host = host
         gateway = self
 
         class RequestHandler(BaseHTTPRequestHandler):
+            # Keep-alive: every reply says its Content-Length (http.server's own errors too).
+            protocol_version = "HTTP/1.1"
+            timeout = IDLE_SECONDS
+
             def _handle(self) -> None:
                 gateway._serve(self)
 
@@ -115,14 +125,12 @@ class ApiGateway:
             def log_message(self, format: str, *args: object) -> None:
                 logger.info("%s %s", self.address_string(), format % args)
 
-        self.server = ThreadingHTTPServer((host, port), RequestHandler)
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), RequestHandler)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.host}:{self.server.server_port}"  # the port bound, if given 0
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -137,21 +145,23 @@ class ApiGateway:
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         path, _, query = request.path.partition("?")
         route_key = f"{request.command} {path}"
-        function = self.routes.get(route_key)
-        length = int(request.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD_BYTES:
-            self._reply(
-                request,
-                413,
-                {"Content-Type": "application/json"},
-                b'{"message":"Request Entity Too Large"}',
-            )
+        route = self.routes.get(route_key)
+        # A body left unread would be taken for the connection's next request: each refusal
+        # before the body is read ends the connection.
+        if request.headers.get("Transfer-Encoding"):
+            self._reply(request, 411, _JSON, b'{"message":"Length Required"}', close=True)
             return
-        body = request.rfile.read(length) if length else b""
-        if function is None:
-            self._reply(
-                request, 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
-            )
+        length = request.headers.get("Content-Length") or "0"
+        if not length.isdigit():
+            self._reply(request, 400, _JSON, b'{"message":"Bad Request"}', close=True)
+            return
+        if int(length) > MAX_PAYLOAD_BYTES:
+            body = b'{"message":"Request Entity Too Large"}'
+            self._reply(request, 413, _JSON, body, close=True)
+            return
+        body = request.rfile.read(int(length))
+        if route is None:
+            self._reply(request, 404, _JSON, b'{"message":"Not Found"}')
             return
         event = http_api_event(
             request.command,
@@ -162,25 +172,29 @@ class ApiGateway:
             request.client_address[0],
             route_key,
         )
+        function_id, handler = route
         try:
-            status, headers, raw = _response_parts(function(event, _Context()))
+            status, headers, raw = _response_parts(handler(event, lambda_context(function_id)))
         except Exception:
             logger.exception("function for %s raised", route_key)
-            status, headers, raw = (
-                500,
-                {"Content-Type": "application/json"},
-                (b'{"message":"Internal Server Error"}'),
-            )
+            status, headers, raw = 500, _JSON, b'{"message":"Internal Server Error"}'
         self._reply(request, status, headers, raw)
 
     @staticmethod
     def _reply(
-        request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes
+        request: BaseHTTPRequestHandler,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+        close: bool = False,
     ) -> None:
         request.send_response(status)
         for name, value in headers.items():
-            request.send_header(name, value)
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                request.send_header(name, value)
         request.send_header("Content-Length", str(len(body)))
+        if close:
+            request.send_header("Connection", "close")  # also makes http.server close it
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(body)

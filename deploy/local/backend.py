@@ -32,7 +32,15 @@ from deploy.local.snapshot import (
     write_items,
 )
 from deploy.local.stream_poller import StreamPoller
-from deploy.template import tally_stream_mapping
+from deploy.template import INGEST_FUNCTION, tally_stream_mapping
+from lambdas.shared.resource_names import (
+    AGGREGATES_TABLE,
+    CONFIG_TABLE,
+    DASHBOARD_IDENTITY_POOL,
+    TALLY_FAILURE_QUEUE,
+    VOTES_TABLE,
+)
+from lambdas.shared.timestamps import stored_time
 
 ROOT = Path(__file__).resolve().parents[2]
 # The template batches stream records for up to 1 s so a hot poll's aggregate item is written
@@ -63,11 +71,13 @@ class LocalBackend:
         resources = create_local_resources(self.endpoint_url, self.region)
         self._dynamodb = boto3.client("dynamodb", region_name=self.region)
         restored = self._restore()
-        os.environ["FAILURE_QUEUE_URL"] = resources.failure_queue_url
-        os.environ["DASHBOARD_IDENTITY_POOL_ID"] = resources.identity_pool_id
+        os.environ[TALLY_FAILURE_QUEUE.variable] = resources.failure_queue_url
+        os.environ[DASHBOARD_IDENTITY_POOL.variable] = resources.identity_pool_id
         ingest = importlib.import_module("lambdas.ingest.handler")
         tally = importlib.import_module("lambdas.tally.handler")
-        self.api = ApiGateway({"POST /sms": ingest.handler}, host=self.host, port=self.api_port)
+        self.api = ApiGateway(
+            {"POST /sms": (INGEST_FUNCTION, ingest.handler)}, host=self.host, port=self.api_port
+        )
         mapping = tally_stream_mapping()
         streams = boto3.client("dynamodbstreams", region_name=self.region)
         sqs = boto3.client("sqs", region_name=self.region)
@@ -106,7 +116,10 @@ class LocalBackend:
         self._save()
 
     def _snapshot_tables(self) -> dict[str, str]:
-        return {"config": os.environ["CONFIG_TABLE"], "votes": os.environ["VOTES_TABLE"]}
+        return {
+            "config": os.environ[CONFIG_TABLE.variable],
+            "votes": os.environ[VOTES_TABLE.variable],
+        }
 
     def _restore(self) -> bool:
         if self.snapshot is None:
@@ -118,9 +131,9 @@ class LocalBackend:
             write_items(self._dynamodb, table, saved.get(role, []))
         polls = rebuild_aggregates(
             self._dynamodb,
-            os.environ["AGGREGATES_TABLE"],
+            os.environ[AGGREGATES_TABLE.variable],
             saved.get("votes", []),
-            datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            stored_time(datetime.now(UTC)),
         )
         logger.info(
             "restored %d votes of %d polls from %s",

@@ -1,7 +1,7 @@
 """Creating the template's tables, bucket, queue, identity pool and secrets in the emulator.
 
 Resource names come from the same environment variables the functions and the portal read
-(CONFIG_TABLE, VOTES_TABLE, ...), with local defaults, so every part agrees on them.
+(lambdas/shared/resource_names.py), with local defaults, so every part agrees on them.
 """
 
 from __future__ import annotations
@@ -11,35 +11,43 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import boto3
 
 from deploy.template import load_template, logical_ids, table_definitions
+from lambdas.shared.resource_names import (
+    DASHBOARD_IDENTITY_POOL,
+    RESOURCES,
+    SECRET_PARAMETERS,
+    TALLY_FAILURE_QUEUE,
+    TWILIO_AUTH_TOKEN,
+    VOTER_HASH_KEY,
+    VOTES_TABLE,
+)
 
-# Template logical id -> environment variable that names the resource, and its local default.
-RESOURCE_NAMES: dict[str, tuple[str, str]] = {
-    "ConfigTable": ("CONFIG_TABLE", "textvote-config"),
-    "VotesTable": ("VOTES_TABLE", "textvote-votes"),
-    "AggregatesTable": ("AGGREGATES_TABLE", "textvote-aggregates"),
-    "DashboardBucket": ("DASHBOARD_BUCKET", "textvote-dashboard"),
-    "TallyFailureQueue": ("TALLY_FAILURE_QUEUE", "textvote-tally-failures"),
-    "DashboardIdentityPool": ("DASHBOARD_IDENTITY_POOL", "textvote-dashboard"),
-}
-SECRET_PARAMETERS: dict[str, tuple[str, str]] = {
-    "twilio_auth_token": ("TWILIO_AUTH_TOKEN_PARAMETER", "/textvote/twilio-auth-token"),
-    "voter_hash_key": ("VOTER_HASH_KEY_PARAMETER", "/textvote/voter-hash-key"),
-}
+if TYPE_CHECKING:  # boto3-stubs, a development requirement
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
+    from mypy_boto3_s3.type_defs import CreateBucketRequestTypeDef
 
 # Development-only values, documented in the README. Real deployments store their own in SSM.
 DEV_TWILIO_AUTH_TOKEN = "textvote-local-dev-auth-token"
 DEV_VOTER_HASH_KEY = "textvote-local-dev-voter-hash-key"
+# The demo poll's number (`manage.py seed_demo`), and where test texts go unless told otherwise.
+DEMO_NUMBER = "+15005550006"
 
 
 def resource_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The resource-name variables, as set in `environ` or their local defaults."""
-    names = {var: environ.get(var, default) for var, default in RESOURCE_NAMES.values()}
-    names.update({var: environ.get(var, default) for var, default in SECRET_PARAMETERS.values()})
+    """The variables naming each resource and secret parameter, as set in `environ` or their
+    local names."""
+    names = {r.name_variable: environ.get(r.name_variable, r.local_name) for r in RESOURCES}
+    names.update({p.variable: environ.get(p.variable, p.local_name) for p in SECRET_PARAMETERS})
     return names
+
+
+def _name_of(logical_id: str, names: Mapping[str, str]) -> str:
+    """The local name of the template's resource `logical_id`, from resource_environment."""
+    return names[{r.logical_id: r for r in RESOURCES}[logical_id].name_variable]
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ def create_local_resources(
     template = load_template()
     existing = set(dynamodb.list_tables()["TableNames"])
     for logical_id, definition in table_definitions(template).items():
-        table_name = names[RESOURCE_NAMES[logical_id][0]]
+        table_name = _name_of(logical_id, names)
         if table_name in existing:
             continue
         dynamodb.create_table(**definition.create_table_arguments(table_name))
@@ -76,38 +84,39 @@ def create_local_resources(
             )
     s3 = session.client("s3", endpoint_url=endpoint_url)
     for logical_id in logical_ids("AWS::S3::Bucket", template):
-        bucket = names[RESOURCE_NAMES[logical_id][0]]
-        arguments: dict[str, object] = {"Bucket": bucket}
+        bucket = _name_of(logical_id, names)
+        arguments: CreateBucketRequestTypeDef = {"Bucket": bucket}
         if region != "us-east-1":
-            arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            constraint = cast("BucketLocationConstraintType", region)  # the region named
+            arguments["CreateBucketConfiguration"] = {"LocationConstraint": constraint}
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(**arguments)
         # Served straight from the emulator, so anyone may read (on AWS CloudFront serves it).
         s3.put_bucket_policy(Bucket=bucket, Policy=_public_read_policy(bucket))
     sqs = session.client("sqs", endpoint_url=endpoint_url)
     queue_urls = {
-        logical_id: sqs.create_queue(QueueName=names[RESOURCE_NAMES[logical_id][0]])["QueueUrl"]
+        logical_id: sqs.create_queue(QueueName=_name_of(logical_id, names))["QueueUrl"]
         for logical_id in logical_ids("AWS::SQS::Queue", template)
     }
     identity_pool_ids = {
-        logical_id: _identity_pool(session, endpoint_url, names[RESOURCE_NAMES[logical_id][0]])
+        logical_id: _identity_pool(session, endpoint_url, _name_of(logical_id, names))
         for logical_id in logical_ids("AWS::Cognito::IdentityPool", template)
     }
     ssm = session.client("ssm", endpoint_url=endpoint_url)
     secret_values = {
-        "twilio_auth_token": environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN,
-        "voter_hash_key": environ.get("VOTER_HASH_KEY") or DEV_VOTER_HASH_KEY,
+        TWILIO_AUTH_TOKEN: environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN,
+        VOTER_HASH_KEY: environ.get("VOTER_HASH_KEY") or DEV_VOTER_HASH_KEY,
     }
-    for secret, (variable, _default) in SECRET_PARAMETERS.items():
+    for parameter, value in secret_values.items():
         ssm.put_parameter(
-            Name=names[variable], Value=secret_values[secret], Type="SecureString", Overwrite=True
+            Name=names[parameter.variable], Value=value, Type="SecureString", Overwrite=True
         )
-    votes_table = names[RESOURCE_NAMES["VotesTable"][0]]
+    votes_table = names[VOTES_TABLE.name_variable]
     stream_arn = dynamodb.describe_table(TableName=votes_table)["Table"]["LatestStreamArn"]
     return LocalResources(
         votes_stream_arn=stream_arn,
-        failure_queue_url=queue_urls["TallyFailureQueue"],
-        identity_pool_id=identity_pool_ids["DashboardIdentityPool"],
+        failure_queue_url=queue_urls[TALLY_FAILURE_QUEUE.logical_id],
+        identity_pool_id=identity_pool_ids[DASHBOARD_IDENTITY_POOL.logical_id],
     )
 
 

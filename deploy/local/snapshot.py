@@ -23,8 +23,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from lambdas.shared import keys
-from lambdas.shared.counting import UncountableVote, counters
+from lambdas.shared import attributes, keys
+from lambdas.shared.counting import UncountableVote, vote_counters
 
 logger = logging.getLogger("textvote.snapshot")
 
@@ -42,17 +42,15 @@ def scan_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
 
 def save_snapshot(dynamodb: Any, tables: dict[str, str], path: Path) -> int:
     """Write the items of `tables` (role -> table name) to `path`; returns the item count."""
-    snapshot = {
-        "format": SNAPSHOT_FORMAT,
-        "tables": {role: scan_items(dynamodb, table) for role, table in tables.items()},
-    }
+    items_by_role = {role: scan_items(dynamodb, table) for role, table in tables.items()}
+    snapshot = {"format": SNAPSHOT_FORMAT, "tables": items_by_role}
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
         "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
     ) as stream:
         json.dump(snapshot, stream)
     os.replace(stream.name, path)
-    return sum(len(items) for items in snapshot["tables"].values())
+    return sum(len(items) for items in items_by_role.values())
 
 
 def load_snapshot(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -84,13 +82,13 @@ def rebuild_aggregates(
     for vote in votes:
         try:
             poll_id, _shard = keys.split_vote_partition(vote[keys.PARTITION_KEY]["S"])
-            by_poll[poll_id].update(counters(vote))
+            by_poll[poll_id].update(vote_counters(vote))
         except (keys.MalformedKey, UncountableVote, KeyError):
             logger.error("not counting an unreadable vote item while rebuilding totals")
     items = [
         {
             **keys.aggregate_key(poll_id),
-            keys.AGGREGATE_UPDATED_AT: {"S": updated_at},
+            attributes.AGGREGATE_UPDATED_AT: {"S": updated_at},
             **{name: {"N": str(n)} for name, n in counts.items()},
         }
         for poll_id, counts in by_poll.items()

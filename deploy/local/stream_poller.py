@@ -10,7 +10,9 @@ in-process with the events Lambda would send, under the same delivery rules:
   AWS, does not count as a retry), up to `max_retries` times, then hands the batch's metadata
   to `on_failure` and moves on;
 - a partial batch response (ReportBatchItemFailures) checkpoints up to the lowest failed
-  record and retries from it; a response naming a record not in the batch fails the batch.
+  record and retries from it; a response naming a record not in the batch fails the batch;
+- each invocation gets the context of the template's function `function_id`, which times out
+  as that function would (deploy/local/lambda_context.py).
 """
 
 from __future__ import annotations
@@ -18,28 +20,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from deploy.local.lambda_context import lambda_context
+from deploy.template import TALLY_FUNCTION
 
 logger = logging.getLogger("textvote.poller")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 FailureSink = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    memory_limit_in_mb: int = 256
-    deadline: float = field(default_factory=lambda: time.monotonic() + 60)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def log_failure(metadata: dict[str, Any]) -> None:
@@ -77,7 +69,7 @@ class StreamPoller:
         stream_arn: str,
         function: Handler,
         *,
-        function_name: str = "tally",
+        function_id: str = TALLY_FUNCTION,
         batch_size: int = 100,
         batching_window: float = 0.0,
         bisect: bool = True,
@@ -90,7 +82,7 @@ class StreamPoller:
         self._streams = streams
         self._stream_arn = stream_arn
         self._function = function
-        self._function_name = function_name
+        self._function_id = function_id
         self.batch_size = batch_size
         self.batching_window = batching_window
         self.bisect = bisect
@@ -201,13 +193,10 @@ class StreamPoller:
 
     def _invoke(self, records: list[dict[str, Any]]) -> int | None:
         """None when the whole batch succeeded, else the index to retry from."""
-        context = LambdaContext(function_name=self._function_name)
         try:
-            response = self._function({"Records": records}, context)
+            response = self._function({"Records": records}, lambda_context(self._function_id))
         except Exception:
-            logger.exception(
-                "%s failed on a batch of %d records", self._function_name, len(records)
-            )
+            logger.exception("%s failed on a batch of %d records", self._function_id, len(records))
             return 0
         failures = (response or {}).get("batchItemFailures") if isinstance(response, dict) else None
         if not failures:
@@ -216,7 +205,7 @@ class StreamPoller:
         try:
             return min(positions[failure["itemIdentifier"]] for failure in failures)
         except (KeyError, TypeError):
-            logger.error("%s returned an invalid batchItemFailures", self._function_name)
+            logger.error("%s returned an invalid batchItemFailures", self._function_id)
             return 0
 
     def _failure_metadata(
@@ -227,7 +216,7 @@ class StreamPoller:
             "requestContext": {
                 "condition": "RetryAttemptsExhausted",
                 "approximateInvokeCount": retries + 1,
-                "functionArn": self._function_name,
+                "functionArn": self._function_id,
             },
             "DDBStreamBatchInfo": {
                 "shardId": shard.shard_id,

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lambdas.shared import keys
+from lambdas.shared import config_item, keys
 from lambdas.shared.config_doc import InvalidConfig, PollConfig
 
 logger = logging.getLogger(__name__)
@@ -56,10 +56,12 @@ class ConfigCache:
             page = self._dynamodb.query(**arguments)
             for item in page["Items"]:
                 try:
-                    polls.append(PollConfig.from_json(item[keys.CONFIG_DOCUMENT]["S"]))
-                except (InvalidConfig, KeyError) as error:
+                    polls.append(config_item.from_item(item))
+                except InvalidConfig as error:
                     # One broken document must not take the number's other polls down.
-                    logger.error("skipping unreadable poll config %s: %s", item.get("sk"), error)
+                    logger.error(
+                        "skipping unreadable poll config %s: %s", item.get(keys.SORT_KEY), error
+                    )
             if "LastEvaluatedKey" not in page:
                 return polls
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]

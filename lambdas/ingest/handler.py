@@ -1,7 +1,12 @@
 """The ingest function: a Twilio SMS webhook in, a stored vote and a TwiML reply out.
 
-Clients and caches live at module level so a warm container reuses them; `handle` holds the
-logic and takes everything it needs, so tests drive it directly.
+`handler` is Lambda's entry: `answer_webhook` at the current time, then the metrics flushed.
+`answer_webhook` takes the event and the time; everything else it reads from module state,
+made at import from the environment so that a warm container reuses it: `dynamodb` and
+`VOTES_TABLE` (where votes are written), `config` (the pushed poll documents, cached),
+`secret_parameters` with `TWILIO_AUTH_TOKEN_PARAMETER` and `VOTER_HASH_KEY_PARAMETER` (the
+SSM secrets, cached), `PUBLIC_WEBHOOK_URL` (the URL Twilio signs), `logger` and `metrics`.
+Tests replace these attributes and call `handler`; `reset_container_state` empties the caches.
 """
 
 from __future__ import annotations
@@ -26,25 +31,28 @@ from lambdas.ingest.twilio_request import (
     webhook_url,
 )
 from lambdas.ingest.votes import Ballot, VoteResult, record_vote
-from lambdas.shared import env, parsing
+from lambdas.shared import env, parsing, resource_names
 from lambdas.shared.config_doc import PollConfig, VotingState
 from lambdas.shared.replies import Reply, render
+from lambdas.shared.timestamps import stored_time
 from lambdas.shared.voters import mask_phone, voter_key
 
 logger = Logger(service="textvote-ingest")
 metrics = Metrics(namespace="TextVote", service="ingest")
 
-VOTES_TABLE = env.required("VOTES_TABLE")
-TWILIO_AUTH_TOKEN_PARAMETER = env.required("TWILIO_AUTH_TOKEN_PARAMETER")
-VOTER_HASH_KEY_PARAMETER = env.required("VOTER_HASH_KEY_PARAMETER")
+VOTES_TABLE = env.required(resource_names.VOTES_TABLE.variable)
+TWILIO_AUTH_TOKEN_PARAMETER = env.required(resource_names.TWILIO_AUTH_TOKEN.variable)
+VOTER_HASH_KEY_PARAMETER = env.required(resource_names.VOTER_HASH_KEY.variable)
 PUBLIC_WEBHOOK_URL = env.optional("PUBLIC_WEBHOOK_URL")
 
 dynamodb = boto3.client("dynamodb")
 ssm = boto3.client("ssm")
 config = ConfigCache(
-    dynamodb, env.required("CONFIG_TABLE"), ttl_seconds=env.number("CONFIG_CACHE_SECONDS", 5.0)
+    dynamodb,
+    env.required(resource_names.CONFIG_TABLE.variable),
+    ttl_seconds=env.number("CONFIG_CACHE_SECONDS", 5.0),
 )
-secrets = SecretParameters(ssm)
+secret_parameters = SecretParameters(ssm)
 
 _REPLY_FOR_STATE = {
     VotingState.DRAFT: Reply.NOT_OPEN_YET,
@@ -62,19 +70,22 @@ _REPLY_FOR_RESULT = {
 def reset_container_state() -> None:
     """Forget cached config and secrets, as a new container would."""
     config.clear()
-    secrets.clear()
+    secret_parameters.clear()
 
 
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return handle(event, now=datetime.now(UTC))
+    return answer_webhook(event, now=datetime.now(UTC))
 
 
-def handle(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+def answer_webhook(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The HTTP response to one API Gateway event of Twilio's webhook: TwiML with the reply
+    (the vote recorded first), 4xx for a request that is not a valid signed message, 503
+    when AWS cannot be reached. Reads the module's clients, caches and settings."""
     try:
         try:
             params = read_form(event)
-            auth_token = secrets.get(TWILIO_AUTH_TOKEN_PARAMETER)
+            auth_token = secret_parameters.get(TWILIO_AUTH_TOKEN_PARAMETER)
             verify_signature(event, params, auth_token, webhook_url(event, PUBLIC_WEBHOOK_URL))
             message = message_from(params)
         except Rejected as rejected:
@@ -118,13 +129,13 @@ def answer(message: TwilioMessage, received_at: datetime, now: datetime) -> str 
 def _record(
     poll: PollConfig, message: TwilioMessage, code: str, received_at: datetime
 ) -> str | None:
-    secret = secrets.get(VOTER_HASH_KEY_PARAMETER).encode()
+    secret = secret_parameters.get(VOTER_HASH_KEY_PARAMETER).encode()
     ballot = Ballot(
         poll_id=poll.poll_id,
         voter_key=voter_key(secret, poll.poll_id, message.sender, poll.voter_key_version),
         category=code,
         message_sid=message.message_sid,
-        received_at=received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        received_at=stored_time(received_at),
         country=message.country,
         state=message.state,
         expires_at=None

@@ -8,11 +8,12 @@ same message, a second vote, or a change of vote.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 
 # Concurrent changes by one voter (two texts in flight) lose the race at most this many times.
 MAX_CHANGE_ATTEMPTS = 3
@@ -50,17 +51,17 @@ class Recorded:
 def vote_item(ballot: Ballot) -> dict[str, dict[str, str]]:
     item = {
         **keys.vote_key(ballot.poll_id, ballot.voter_key),
-        keys.VOTE_POLL: {"S": ballot.poll_id},
-        keys.VOTE_CATEGORY: {"S": ballot.category},
-        keys.VOTE_MESSAGE_SID: {"S": ballot.message_sid},
-        keys.VOTE_RECEIVED_AT: {"S": ballot.received_at},
+        attributes.VOTE_POLL: {"S": ballot.poll_id},
+        attributes.VOTE_CATEGORY: {"S": ballot.category},
+        attributes.VOTE_MESSAGE_SID: {"S": ballot.message_sid},
+        attributes.VOTE_RECEIVED_AT: {"S": ballot.received_at},
     }
     if ballot.country:
-        item[keys.VOTE_COUNTRY] = {"S": ballot.country}
+        item[attributes.VOTE_COUNTRY] = {"S": ballot.country}
     if ballot.state:
-        item[keys.VOTE_STATE] = {"S": ballot.state}
+        item[attributes.VOTE_STATE] = {"S": ballot.state}
     if ballot.expires_at is not None:
-        item[keys.VOTE_EXPIRES_AT] = {"N": str(ballot.expires_at)}
+        item[attributes.VOTE_EXPIRES_AT] = {"N": str(ballot.expires_at)}
     return item
 
 
@@ -78,9 +79,9 @@ def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -
     except dynamodb.exceptions.ConditionalCheckFailedException as error:
         stored = error.response.get("Item", {})
     for _attempt in range(MAX_CHANGE_ATTEMPTS):
-        stored_sid = stored.get(keys.VOTE_MESSAGE_SID, {}).get("S", "")
-        stored_category = stored.get(keys.VOTE_CATEGORY, {}).get("S", "")
-        earlier = [sid["S"] for sid in stored.get(keys.VOTE_EARLIER_SIDS, {}).get("L", [])]
+        stored_sid = stored.get(attributes.VOTE_MESSAGE_SID, {}).get("S", "")
+        stored_category = stored.get(attributes.VOTE_CATEGORY, {}).get("S", "")
+        earlier = [sid["S"] for sid in stored.get(attributes.VOTE_EARLIER_SIDS, {}).get("L", [])]
         if stored_sid == ballot.message_sid:
             result = VoteResult.CHANGED if earlier else VoteResult.REPLAYED
             return Recorded(result, stored_category)
@@ -91,7 +92,10 @@ def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -
             return Recorded(VoteResult.DUPLICATE, stored_category)
         try:
             replaced = [*earlier, stored_sid][-REMEMBERED_SIDS:]
-            changed = {**item, keys.VOTE_EARLIER_SIDS: {"L": [{"S": sid} for sid in replaced]}}
+            changed = {
+                **item,
+                attributes.VOTE_EARLIER_SIDS: {"L": [{"S": sid} for sid in replaced]},
+            }
             _move_vote(dynamodb, table, changed, stored_sid)
             return Recorded(VoteResult.CHANGED, ballot.category)
         except dynamodb.exceptions.ConditionalCheckFailedException as error:
@@ -99,15 +103,13 @@ def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -
     raise RuntimeError(f"vote change kept racing for message {ballot.message_sid}")
 
 
-def _move_vote(
-    dynamodb: Any, table: str, item: dict[str, dict[str, str]], expected_sid: str
-) -> None:
+def _move_vote(dynamodb: Any, table: str, item: Mapping[str, object], expected_sid: str) -> None:
     """Overwrite the voter's item, but only if nobody changed it since we saw `expected_sid`."""
     dynamodb.put_item(
         TableName=table,
         Item=item,
         ConditionExpression="#sid = :expected",
-        ExpressionAttributeNames={"#sid": keys.VOTE_MESSAGE_SID},
+        ExpressionAttributeNames={"#sid": attributes.VOTE_MESSAGE_SID},
         ExpressionAttributeValues={":expected": {"S": expected_sid}},
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
     )

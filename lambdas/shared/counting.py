@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from lambdas.shared import keys
+from lambdas.shared import attributes
 
 
 class UncountableVote(ValueError):
@@ -22,33 +22,34 @@ def _string(item: dict[str, Any], name: str) -> str:
     return value.get("S", "") if isinstance(value, dict) else ""
 
 
-def counters(item: dict[str, Any] | None) -> Counter[str]:
+def vote_counters(vote_item: dict[str, Any] | None) -> Counter[str]:
     """Aggregate attribute -> 1 for what a low-level vote item counts in (nothing for None)."""
-    if not item:
+    if not vote_item:
         return Counter()
-    category = _string(item, keys.VOTE_CATEGORY)
+    category = _string(vote_item, attributes.VOTE_CATEGORY)
     if not category:
         raise UncountableVote("vote without a category")
     counted = Counter(
         {
-            keys.AGGREGATE_TOTAL: 1,
-            keys.count_attribute(category): 1,
-            keys.region_attribute(
-                _string(item, keys.VOTE_COUNTRY), _string(item, keys.VOTE_STATE)
+            attributes.AGGREGATE_TOTAL: 1,
+            attributes.count_attribute(category): 1,
+            attributes.region_attribute(
+                _string(vote_item, attributes.VOTE_COUNTRY),
+                _string(vote_item, attributes.VOTE_STATE),
             ): 1,
         }
     )
-    received_at = _string(item, keys.VOTE_RECEIVED_AT)
+    received_at = _string(vote_item, attributes.VOTE_RECEIVED_AT)
     if received_at:
-        counted[keys.minute_attribute(received_at)] += 1
+        counted[attributes.minute_attribute(received_at)] += 1
     return counted
 
 
-def counted_attributes(item: dict[str, Any]) -> dict[str, int]:
+def aggregate_counters(aggregate_item: dict[str, Any]) -> dict[str, int]:
     """The counters of a low-level aggregate item (everything but keys, times, watermarks)."""
-    prefixes = (keys.COUNT_PREFIX, keys.MINUTE_PREFIX, keys.REGION_PREFIX)
+    prefixes = (attributes.COUNT_PREFIX, attributes.MINUTE_PREFIX, attributes.REGION_PREFIX)
     return {
         name: int(value["N"])
-        for name, value in item.items()
-        if name == keys.AGGREGATE_TOTAL or name.startswith(prefixes)
+        for name, value in aggregate_item.items()
+        if name == attributes.AGGREGATE_TOTAL or name.startswith(prefixes)
     }

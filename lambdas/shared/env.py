@@ -6,7 +6,11 @@ import os
 
 
 class MissingSetting(RuntimeError):
-    pass
+    """A required environment variable that is not set (or set but empty)."""
+
+
+class BadSetting(RuntimeError):
+    """An environment variable whose value cannot be used; the message says why."""
 
 
 def required(name: str) -> str:
@@ -27,4 +31,4 @@ def number(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise MissingSetting(f"environment variable {name} must be a number, not {raw!r}") from None
+        raise BadSetting(f"environment variable {name} must be a number, not {raw!r}") from None

@@ -1,4 +1,5 @@
-"""The DynamoDB key design of every TextVote table: the one place that says how items are keyed.
+"""The DynamoDB key design of every TextVote table: the one place that says how items are keyed,
+building keys and reading them back (the other attributes: lambdas.shared.attributes).
 
 All three tables use generic key attributes `pk` (partition) and `sk` (sort, where present), so
 the template's key schema never has to change when what they hold evolves.
@@ -23,37 +24,6 @@ VOTE_SHARDS = 32
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
-
-# Vote item attributes (besides the keys).
-VOTE_POLL = "poll"
-VOTE_CATEGORY = "category"
-VOTE_MESSAGE_SID = "message_sid"
-VOTE_RECEIVED_AT = "received_at"
-VOTE_COUNTRY = "country"
-VOTE_STATE = "state"
-# On a changed vote: the MessageSids it replaced (the latest few), so a late Twilio retry of
-# an earlier message changes nothing, and a retry of the change gets the "changed" reply.
-VOTE_EARLIER_SIDS = "earlier_sids"
-# Epoch seconds after which DynamoDB's TTL deletes the vote (the template's TTL attribute).
-VOTE_EXPIRES_AT = "expires_at"
-# Set by a purge just before it deletes the vote: such a deletion leaves the totals alone.
-VOTE_PURGED = "purged"
-# Who DynamoDB names as the deleter of an item whose TTL expired (a stream record's
-# userIdentity.principalId).
-TTL_DELETER = "dynamodb.amazonaws.com"
-
-# Aggregate item attributes: flat, so an `ADD` creates a counter on first use and no item ever
-# needs initialising before the first vote (nested maps would).
-AGGREGATE_TOTAL = "total"
-AGGREGATE_UPDATED_AT = "updated_at"
-COUNT_PREFIX = "n:"
-MINUTE_PREFIX = "m:"  # + "YYYY-MM-DDTHH:MM" (UTC) the votes were received in
-REGION_PREFIX = "r:"  # + "US-CA", "GB", or "" when Twilio reported no origin
-WATERMARK_PREFIX = "wm:"
-
-# Config item attributes.
-CONFIG_DOCUMENT = "doc"
-CONFIG_VERSION = "version"
 
 SHARD_SEPARATOR = "#"
 
@@ -96,43 +66,3 @@ def split_vote_partition(partition: str) -> tuple[str, str]:
 
 def aggregate_key(poll_id: str) -> dict[str, dict[str, str]]:
     return {PARTITION_KEY: {"S": poll_id}}
-
-
-def count_attribute(category_code: str) -> str:
-    return COUNT_PREFIX + category_code
-
-
-def minute_attribute(received_at: str) -> str:
-    """ "2026-11-26T20:25:01.123Z" -> "m:2026-11-26T20:25"."""
-    return MINUTE_PREFIX + received_at[:16]
-
-
-def region_attribute(country: str, state: str) -> str:
-    return REGION_PREFIX + (f"{country}-{state}" if country and state else country)
-
-
-def watermark_attribute(shard: str) -> str:
-    return WATERMARK_PREFIX + shard
-
-
-def _prefixed(item: dict[str, dict[str, str]], prefix: str) -> dict[str, int]:
-    return {
-        name[len(prefix) :]: int(value["N"])
-        for name, value in item.items()
-        if name.startswith(prefix)
-    }
-
-
-def counts_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
-    """Category code -> votes, from a low-level (boto3 client) aggregate item."""
-    return _prefixed(item, COUNT_PREFIX)
-
-
-def timeline_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
-    """ "YYYY-MM-DDTHH:MM" (UTC) -> votes received in that minute that still count."""
-    return dict(sorted(_prefixed(item, MINUTE_PREFIX).items()))
-
-
-def regions_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
-    """ "US-CA" / "GB" / "" (unknown) -> votes."""
-    return _prefixed(item, REGION_PREFIX)

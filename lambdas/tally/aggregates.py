@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from lambdas.tally.deltas import Contribution, summarise, unapplied
 
 # Each retry follows a concurrent writer's progress; one poll is rarely raced more than once.
@@ -32,7 +32,7 @@ def build_update(
 ) -> dict[str, Any]:
     """UpdateItem arguments for `changes`; with unknown watermarks, condition on "not passed"."""
     summary = summarise(changes)
-    names: dict[str, str] = {"#updated": keys.AGGREGATE_UPDATED_AT}
+    names: dict[str, str] = {"#updated": attributes.AGGREGATE_UPDATED_AT}
     values: dict[str, dict[str, str]] = {":updated": {"S": updated_at}}
     additions: list[str] = []
     assignments = ["#updated = :updated"]
@@ -42,7 +42,7 @@ def build_update(
         values[f":c{index}"] = {"N": str(delta)}
         additions.append(f"#c{index} :c{index}")
     for index, shard in enumerate(sorted(summary.last)):
-        names[f"#w{index}"] = keys.watermark_attribute(shard)
+        names[f"#w{index}"] = attributes.watermark_attribute(shard)
         values[f":w{index}"] = {"S": summary.last[shard]}
         assignments.append(f"#w{index} = :w{index}")
         if known_watermarks is None:
@@ -83,7 +83,7 @@ def apply_changes(
         except dynamodb.exceptions.ConditionalCheckFailedException as error:
             item = error.response.get("Item") or {}
         known = {
-            change.shard: item.get(keys.watermark_attribute(change.shard), {}).get("S")
+            change.shard: item.get(attributes.watermark_attribute(change.shard), {}).get("S")
             for change in changes
         }
         pending = unapplied(changes, known)

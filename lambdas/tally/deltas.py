@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas.shared import keys
-from lambdas.shared.counting import UncountableVote, counters
+from lambdas.shared import attributes, keys
+from lambdas.shared.counting import UncountableVote, vote_counters
 
 # DynamoDB sequence numbers are decimal strings of 21 to 40 digits; padded to one width they
 # compare as strings, which is what a DynamoDB condition can do.
@@ -58,7 +58,7 @@ def padded(sequence_number: str) -> str:
 
 def _counters(image: dict[str, Any] | None) -> Counter[str]:
     try:
-        return counters(image)
+        return vote_counters(image)
     except UncountableVote as error:
         raise PoisonRecord(str(error)) from None
 
@@ -67,7 +67,7 @@ def _is_retention(record: dict[str, Any]) -> bool:
     """A deletion by a purge (which marks the vote first) or by the table's TTL."""
     old_image = record["dynamodb"].get("OldImage") or {}
     deleter = (record.get("userIdentity") or {}).get("principalId")
-    return keys.VOTE_PURGED in old_image or deleter == keys.TTL_DELETER
+    return attributes.VOTE_PURGED in old_image or deleter == attributes.TTL_DELETER
 
 
 def contribution(record: dict[str, Any]) -> tuple[str, Contribution]:

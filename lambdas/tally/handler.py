@@ -15,7 +15,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.shared import env
+from lambdas.shared import env, resource_names
+from lambdas.shared.timestamps import stored_time
 from lambdas.tally.aggregates import AggregateContention, apply_changes
 from lambdas.tally.deltas import batch_deltas
 from lambdas.tally.failures import send_poison
@@ -24,26 +25,32 @@ logger = Logger(service="textvote-tally")
 
 
 @dataclass(frozen=True)
-class Targets:
+class AggregatesAndFailureQueue:
+    """Where the tally writes: the aggregates table and the failure queue, with their clients."""
+
     dynamodb: Any
     aggregates_table: str
     sqs: Any
     failure_queue_url: str
 
 
-TARGETS = Targets(
+AGGREGATES_AND_FAILURE_QUEUE = AggregatesAndFailureQueue(
     dynamodb=boto3.client("dynamodb"),
-    aggregates_table=env.required("AGGREGATES_TABLE"),
+    aggregates_table=env.required(resource_names.AGGREGATES_TABLE.variable),
     sqs=boto3.client("sqs"),
-    failure_queue_url=env.required("FAILURE_QUEUE_URL"),
+    failure_queue_url=env.required(resource_names.TALLY_FAILURE_QUEUE.variable),
 )
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return tally(event.get("Records") or [], TARGETS, datetime.now(UTC))
+    return tally(event.get("Records") or [], AGGREGATES_AND_FAILURE_QUEUE, datetime.now(UTC))
 
 
-def tally(records: list[dict[str, Any]], targets: Targets, now: datetime) -> dict[str, Any]:
+def tally(
+    records: list[dict[str, Any]], writes_to: AggregatesAndFailureQueue, now: datetime
+) -> dict[str, Any]:
+    """Apply the records' changes to their polls' totals; the records Lambda should redeliver
+    (ReportBatchItemFailures)."""
     deltas = batch_deltas(records)
     failed: list[str] = []
     if deltas.poison:
@@ -55,16 +62,16 @@ def tally(records: list[dict[str, Any]], targets: Targets, now: datetime) -> dic
             },
         )
         try:
-            unsent = send_poison(targets.sqs, targets.failure_queue_url, deltas.poison)
+            unsent = send_poison(writes_to.sqs, writes_to.failure_queue_url, deltas.poison)
         except (BotoCoreError, ClientError) as error:
             logger.error("failure queue unavailable", extra={"error": repr(error)})
             unsent = deltas.poison
         failed += [poison.record_id for poison in unsent]
-    updated_at = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    updated_at = stored_time(now)
     for poll_id, changes in deltas.by_poll.items():
         try:
             applied = apply_changes(
-                targets.dynamodb, targets.aggregates_table, poll_id, changes, updated_at
+                writes_to.dynamodb, writes_to.aggregates_table, poll_id, changes, updated_at
             )
         except (BotoCoreError, ClientError, AggregateContention) as error:
             logger.error("failed", extra={"poll": poll_id, "error": repr(error)})

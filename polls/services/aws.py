@@ -7,15 +7,15 @@ a test that overrides the settings gets a client for the new values.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore import exceptions as boto_errors
 from botocore.config import Config
 from django.conf import settings
 
-# boto3 makes its clients' classes at run time; there is no static type to name.
-Client = Any
+if TYPE_CHECKING:  # boto3-stubs, a development requirement: boto3 makes its classes at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # An organiser waits on these calls in the browser: fail within seconds, not boto3's default
 # minute, when AWS (or the emulator) is unreachable.
@@ -50,9 +50,8 @@ class ServiceError(Exception):
     """An AWS call failed; the message says why in words an organiser can act on."""
 
 
-def dynamodb() -> Client:
-    return _client(
-        "dynamodb",
+def dynamodb() -> DynamoDBClient:
+    return _dynamodb_client(
         settings.AWS_REGION,
         settings.AWS_ENDPOINT_URL or None,
         settings.AWS_ACCESS_KEY_ID,
@@ -61,24 +60,23 @@ def dynamodb() -> Client:
 
 
 @functools.lru_cache(maxsize=8)
-def _client(
-    service: str,
+def _dynamodb_client(
     region: str,
     endpoint_url: str | None,
     access_key_id: str | None,
     secret_access_key: str | None,
-) -> Client:
+) -> DynamoDBClient:
     session = boto3.Session(
         region_name=region,
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,
     )
-    return session.client(service, endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
+    return session.client("dynamodb", endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
 
 
 def clear_clients() -> None:
     """Forget cached clients (and their connections), e.g. after the credentials rotated."""
-    _client.cache_clear()
+    _dynamodb_client.cache_clear()
 
 
 def describe(error: Exception, table_role: str, table_name: str) -> str:

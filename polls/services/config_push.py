@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.utils import timezone
 
-from lambdas.shared import keys
+from lambdas.shared import config_item, keys
 from lambdas.shared.config_doc import InvalidConfig, PollConfig
 from polls.services import aws
 
@@ -45,20 +45,13 @@ def push_config(poll: Poll) -> int:
     version = poll.config_version + 1
     try:
         config = dataclasses.replace(poll.to_config(), version=version)
-        document = config.to_json()
+        item = config_item.to_item(config)
     except InvalidConfig as error:
         raise PushError(f"the configuration of poll {poll.slug!r} is not valid: {error}") from None
     table = settings.CONFIG_TABLE
     client = aws.dynamodb()
     try:
-        client.put_item(
-            TableName=table,
-            Item={
-                **keys.config_key(poll.number, poll.slug),
-                keys.CONFIG_DOCUMENT: {"S": document},
-                keys.CONFIG_VERSION: {"N": str(version)},
-            },
-        )
+        client.put_item(TableName=table, Item=item)
         # Written after the new item, so the poll is never missing from the config table.
         if poll.pushed_number and poll.pushed_number != poll.number:
             client.delete_item(TableName=table, Key=keys.config_key(poll.pushed_number, poll.slug))

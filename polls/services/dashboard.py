@@ -64,7 +64,7 @@ class DashboardStorage(S3Storage):
     """
 
     def get_object_parameters(self, name: str) -> dict[str, Any]:
-        parameters = super().get_object_parameters(name)
+        parameters: dict[str, Any] = super().get_object_parameters(name)
         parameters["ContentType"] = CONTENT_TYPES[Path(name).suffix]
         parameters["CacheControl"] = LONG_CACHE if name.startswith("assets/") else SHORT_CACHE
         return parameters

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from polls.services import aws, tables
 from polls.services.results import REMOVED_LABEL, UNKNOWN_REGION, PollResults, share
 
@@ -38,11 +38,11 @@ VOTES_HEADER = ("received_at", "category", "label", "voter_key", "region", "mess
 Row = Sequence[object]
 _VOTE_ATTRIBUTES = (
     keys.SORT_KEY,
-    keys.VOTE_CATEGORY,
-    keys.VOTE_RECEIVED_AT,
-    keys.VOTE_COUNTRY,
-    keys.VOTE_STATE,
-    keys.VOTE_MESSAGE_SID,
+    attributes.VOTE_CATEGORY,
+    attributes.VOTE_RECEIVED_AT,
+    attributes.VOTE_COUNTRY,
+    attributes.VOTE_STATE,
+    attributes.VOTE_MESSAGE_SID,
 )
 
 
@@ -123,17 +123,17 @@ def vote_rows(poll: Poll) -> Iterator[Row]:
 def _rows(pages: Iterable[list[dict[str, Any]]], labels: dict[str, str]) -> Iterator[Row]:
     for page in pages:
         for item in page:
-            category = _string(item, keys.VOTE_CATEGORY)
-            region = keys.region_attribute(
-                _string(item, keys.VOTE_COUNTRY), _string(item, keys.VOTE_STATE)
-            ).removeprefix(keys.REGION_PREFIX)
+            category = _string(item, attributes.VOTE_CATEGORY)
+            region = attributes.region_attribute(
+                _string(item, attributes.VOTE_COUNTRY), _string(item, attributes.VOTE_STATE)
+            ).removeprefix(attributes.REGION_PREFIX)
             yield (
-                _string(item, keys.VOTE_RECEIVED_AT),
+                _string(item, attributes.VOTE_RECEIVED_AT),
                 category,
                 labels.get(category, REMOVED_LABEL),
                 _string(item, keys.SORT_KEY),
                 region or UNKNOWN_REGION,
-                _string(item, keys.VOTE_MESSAGE_SID),
+                _string(item, attributes.VOTE_MESSAGE_SID),
             )
 
 

@@ -1,12 +1,16 @@
-"""Opening, closing, scheduling and duplicating polls.
+"""Opening, closing, scheduling, duplicating and deleting polls, and what follows a close.
 
 Whether a poll takes votes is decided by the ingest from the pushed document, so every change
 of status or schedule is pushed, and pushed *before* it is saved: when DynamoDB refuses it the
 poll stays as it was, and the portal never shows a poll as closed that still takes votes.
+
+These are the workflows; the admin (polls/admin.py, polls/admin_actions.py) only calls them and
+turns what they return, or the LifecycleError they raise, into messages.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +20,11 @@ from django.utils import timezone
 
 from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus, VotingState
-from polls.models import REPLY_FIELDS, Category, Poll
+from polls.models import REPLY_FIELDS, SLUG_MAX_LENGTH, Category, Poll
 from polls.services import tables
-from polls.services.config_push import PushError, push_config
+from polls.services.config_push import PushError, push_config, withdraw_config
+from polls.services.dashboard import PublishError, publish_dashboard, unpublish_dashboard
+from polls.services.retention import PurgeError, check_erasable, erase_poll
 
 MIN_CATEGORIES_TO_OPEN = 2
 # What a duplicate takes from its original; status, schedule, pushes and recounts start afresh.
@@ -31,11 +37,26 @@ _COPIED_FIELDS = (
     "confirm_votes",
     *REPLY_FIELDS.values(),
 )
-_SLUG_MAX = Poll._meta.get_field("slug").max_length
 
 
 class LifecycleError(Exception):
     """The change was not made; the message says why, in words an organiser can act on."""
+
+
+@dataclass(frozen=True)
+class AfterClose:
+    """What after_close did to the poll's public page."""
+
+    republished: bool  # the page now shows the final results
+    republish_error: str = ""  # why a published page still shows the poll open ("": it does not)
+
+
+@dataclass(frozen=True)
+class DeletedPoll:
+    """What delete_poll did besides deleting the poll."""
+
+    erased_votes: int  # votes erased with the poll's totals
+    unpublish_error: str = ""  # why the poll's public page is still up ("": it is not)
 
 
 def open_now(poll: Poll, now: datetime | None = None) -> int:
@@ -49,7 +70,7 @@ def open_now(poll: Poll, now: datetime | None = None) -> int:
         changes["opens_at"] = None
     if poll.closes_at is not None and poll.closes_at <= now:
         changes["closes_at"] = None
-    return _change(poll, changes)
+    return _push_then_save(poll, changes)
 
 
 def close_now(poll: Poll, now: datetime | None = None) -> int:
@@ -64,7 +85,20 @@ def close_now(poll: Poll, now: datetime | None = None) -> int:
         changes["closes_at"] = now  # when it really closed, for the record and the dashboard
     if poll.opens_at is not None and poll.opens_at >= now:
         changes["opens_at"] = None  # it never opened
-    return _change(poll, changes)
+    return _push_then_save(poll, changes)
+
+
+def after_close(poll: Poll) -> AfterClose:
+    """What follows a close: a published page is republished as final results (an unpublished
+    one stays unpublished: publishing is the organiser's choice). A failed republish leaves the
+    poll closed and is reported, not raised."""
+    if poll.dashboard_published_at is None:
+        return AfterClose(republished=False)
+    try:
+        publish_dashboard(poll)
+    except PublishError as error:
+        return AfterClose(republished=False, republish_error=str(error))
+    return AfterClose(republished=True)
 
 
 def schedule(
@@ -76,7 +110,7 @@ def schedule(
         raise LifecycleError("give an opening time, a closing time or both")
     if closes_at is not None and closes_at <= now:
         raise LifecycleError("the closing time has already passed")
-    return _change(
+    return _push_then_save(
         poll, {"status": PollStatus.OPEN.value, "opens_at": opens_at, "closes_at": closes_at}
     )
 
@@ -91,7 +125,7 @@ def rotate_voter_keys(poll: Poll, now: datetime | None = None) -> int:
         raise LifecycleError(
             "votes are stored under the current keys: purge them first (manage.py purge_votes)"
         )
-    return _change(poll, {"voter_key_version": poll.voter_key_version + 1})
+    return _push_then_save(poll, {"voter_key_version": poll.voter_key_version + 1})
 
 
 def duplicate(poll: Poll) -> Poll:
@@ -103,6 +137,35 @@ def duplicate(poll: Poll) -> Poll:
     except IntegrityError:  # another copy took the same free slug a moment before
         raise LifecycleError("another copy was being made at the same moment; try again") from None
     return copy
+
+
+def delete_poll(poll: Poll) -> DeletedPoll:
+    """Delete the poll with everything it left in AWS: withdraw its configuration, so it takes
+    no more votes, erase its votes and totals, so a new poll given its slug starts from
+    nothing, then delete it and take its public page down.
+
+    LifecycleError, with the poll kept, while its votes cannot be erased yet (check_erasable)
+    or its configuration cannot be withdrawn; also when the erase fails after the withdrawal
+    (the poll then takes no votes). The poll's row is deleted only after the erase, so a
+    refusal leaves the database as it was. A page that cannot be taken down is reported in
+    the result: the poll is deleted all the same."""
+    try:
+        check_erasable(poll)
+        withdraw_config(poll)
+    except (PurgeError, PushError) as error:
+        raise LifecycleError(str(error)) from None
+    try:
+        erased = erase_poll(poll.slug)
+    except PurgeError as error:
+        raise LifecycleError(
+            f"{error}. It no longer takes votes; delete it again to erase its votes"
+        ) from None
+    poll.delete()
+    try:
+        unpublish_dashboard(poll)
+    except PublishError as error:
+        return DeletedPoll(erased_votes=erased, unpublish_error=str(error))
+    return DeletedPoll(erased_votes=erased)
 
 
 def _copy(poll: Poll) -> Poll:
@@ -125,7 +188,9 @@ def _copy(poll: Poll) -> Poll:
     return copy
 
 
-def _change(poll: Poll, changes: dict[str, Any]) -> int:
+def _push_then_save(poll: Poll, changes: dict[str, Any]) -> int:
+    """Apply the changes to the poll, check it can run, push it, then save it; the pushed
+    version. LifecycleError, with the poll as it was, when it cannot run or the push fails."""
     before = {name: getattr(poll, name) for name in changes}
     for name, value in changes.items():
         setattr(poll, name, value)
@@ -163,7 +228,7 @@ def _restore(poll: Poll, before: dict[str, Any]) -> None:
 def _free_slug(slug: str) -> str:
     for n in range(1, 1000):
         suffix = "-copy" if n == 1 else f"-copy-{n}"
-        candidate = slug[: _SLUG_MAX - len(suffix)] + suffix
+        candidate = slug[: SLUG_MAX_LENGTH - len(suffix)] + suffix
         if not Poll.objects.filter(slug=candidate).exists():
             return candidate
     raise LifecycleError(f"there are too many copies of {slug!r} already")

@@ -18,16 +18,22 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.utils import timezone
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import VotingState
-from lambdas.shared.counting import UncountableVote, counted_attributes, counters
+from lambdas.shared.counting import UncountableVote, aggregate_counters, vote_counters
+from lambdas.shared.timestamps import minute_of
 from polls.services import aws, tables
-from polls.services.retention import PURGED_AT, QUIET_SECONDS
+from polls.services.retention import QUIET_SECONDS
 
 if TYPE_CHECKING:
     from polls.models import Poll
 
-_VOTE_ATTRIBUTES = (keys.VOTE_CATEGORY, keys.VOTE_RECEIVED_AT, keys.VOTE_COUNTRY, keys.VOTE_STATE)
+_VOTE_ATTRIBUTES = (
+    attributes.VOTE_CATEGORY,
+    attributes.VOTE_RECEIVED_AT,
+    attributes.VOTE_COUNTRY,
+    attributes.VOTE_STATE,
+)
 
 
 class RecountError(aws.ServiceError):
@@ -49,13 +55,15 @@ class Recount:
         return {name: d for name, d in sorted(differences.items()) if d}
 
 
-def count_votes(poll_id: str) -> tuple[Counter[str], int]:
+def count_stored_votes(poll_id: str) -> tuple[Counter[str], int]:
+    """The aggregate attributes the poll's stored votes add up to, and how many vote items
+    could not be counted (no category)."""
     counted: Counter[str] = Counter()
     uncountable = 0
     for page in tables.vote_pages(poll_id, _VOTE_ATTRIBUTES, RecountError):
         for item in page:
             try:
-                counted.update(counters(item))
+                counted.update(vote_counters(item))
             except UncountableVote:
                 uncountable += 1
     return counted, uncountable
@@ -63,17 +71,18 @@ def count_votes(poll_id: str) -> tuple[Counter[str], int]:
 
 def recount(poll: Poll) -> Recount:
     """Count the votes, then read the aggregate; record the outcome on the poll."""
-    counted, uncountable = count_votes(poll.slug)
+    counted, uncountable = count_stored_votes(poll.slug)
     item = tables.read_aggregate(poll.slug, RecountError)
-    if PURGED_AT in item:
+    if attributes.AGGREGATE_PURGED_AT in item:
+        purged_at = minute_of(item[attributes.AGGREGATE_PURGED_AT]["S"])
         raise RecountError(
-            f"the votes were purged ({item[PURGED_AT]['S'][:16]} UTC) and the totals are "
+            f"the votes were purged ({purged_at} UTC) and the totals are "
             "final: there is nothing left to recount them against"
         )
     result = Recount(
         counted=dict(counted),
-        stored=counted_attributes(item),
-        stored_updated_at=item.get(keys.AGGREGATE_UPDATED_AT, {}).get("S", ""),
+        stored=aggregate_counters(item),
+        stored_updated_at=item.get(attributes.AGGREGATE_UPDATED_AT, {}).get("S", ""),
         uncountable=uncountable,
     )
     poll.last_recount_at = timezone.now()
@@ -89,7 +98,7 @@ def repair(poll: Poll, result: Recount, *, force: bool = False) -> None:
         return
     if not force:
         _refuse_unless_quiet(poll, result)
-    names: dict[str, str] = {"#updated": keys.AGGREGATE_UPDATED_AT}
+    names: dict[str, str] = {"#updated": attributes.AGGREGATE_UPDATED_AT}
     values: dict[str, dict[str, str]] = {}
     additions = []
     for index, (name, difference) in enumerate(result.drift.items()):

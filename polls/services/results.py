@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from polls.services import aws, tables
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        KeysAndAttributesUnionTypeDef,
+    )
+
     from polls.models import Poll
 
 
@@ -69,7 +74,7 @@ def results_document(results: PollResults) -> dict[str, Any]:
 
 def read_results(poll: Poll) -> PollResults:
     item = tables.read_aggregate(poll.slug, ResultsError)
-    counts = keys.counts_from_aggregate(item)
+    counts = attributes.counts_from_aggregate(item)
     rows = [
         ResultRow(category.code, category.label, counts.pop(category.code, 0))
         for category in poll.categories.all()
@@ -81,7 +86,7 @@ def read_results(poll: Poll) -> PollResults:
     regions = {
         region: votes
         for region, votes in sorted(
-            keys.regions_from_aggregate(item).items(), key=lambda pair: (-pair[1], pair[0])
+            attributes.regions_from_aggregate(item).items(), key=lambda pair: (-pair[1], pair[0])
         )
         if votes
     }
@@ -90,7 +95,7 @@ def read_results(poll: Poll) -> PollResults:
 
 def read_votes_per_category(poll_id: str) -> dict[str, int]:
     """Category code -> votes stored under it (what a category change must not orphan)."""
-    return keys.counts_from_aggregate(tables.read_aggregate(poll_id, ResultsError))
+    return attributes.counts_from_aggregate(tables.read_aggregate(poll_id, ResultsError))
 
 
 def read_totals(poll_ids: Iterable[str]) -> dict[str, int]:
@@ -101,7 +106,7 @@ def read_totals(poll_ids: Iterable[str]) -> dict[str, int]:
     client = aws.dynamodb()
     try:
         for start in range(0, len(ids), _BATCH_KEYS):
-            request = {
+            request: Mapping[str, KeysAndAttributesUnionTypeDef] = {
                 table: {
                     "Keys": [
                         keys.aggregate_key(poll_id) for poll_id in ids[start : start + _BATCH_KEYS]
@@ -109,7 +114,7 @@ def read_totals(poll_ids: Iterable[str]) -> dict[str, int]:
                     "ProjectionExpression": "#pk, #total",
                     "ExpressionAttributeNames": {
                         "#pk": keys.PARTITION_KEY,
-                        "#total": keys.AGGREGATE_TOTAL,
+                        "#total": attributes.AGGREGATE_TOTAL,
                     },
                 }
             }
@@ -128,12 +133,12 @@ def read_totals(poll_ids: Iterable[str]) -> dict[str, int]:
     return totals
 
 
-def _total(item: dict[str, dict[str, str]]) -> int:
-    return int(item[keys.AGGREGATE_TOTAL]["N"]) if keys.AGGREGATE_TOTAL in item else 0
+def _total(item: Mapping[str, AttributeValueTypeDef]) -> int:
+    return int(item[attributes.AGGREGATE_TOTAL]["N"]) if attributes.AGGREGATE_TOTAL in item else 0
 
 
 def _parse_time(item: dict[str, dict[str, str]]) -> datetime | None:
-    raw = item.get(keys.AGGREGATE_UPDATED_AT, {}).get("S", "")
+    raw = item.get(attributes.AGGREGATE_UPDATED_AT, {}).get("S", "")
     try:
         return datetime.fromisoformat(raw) if raw else None
     except ValueError:

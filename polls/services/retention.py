@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.utils import timezone
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import VotingState
+from lambdas.shared.timestamps import stored_time
 from polls.services import aws, tables
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
     from polls.models import Poll
 
-PURGED_AT = "purged_at"
 # How long after a poll closes, or the tally last wrote, before its votes can be erased: the
 # ingest caches configurations for 5 s and the tally lags the votes by its batching window.
 QUIET_SECONDS = 60
@@ -44,8 +46,8 @@ def purge_votes(poll: Poll) -> int:
         "update_item",
         poll.slug,
         UpdateExpression="SET #purged = :now",
-        ExpressionAttributeNames={"#purged": PURGED_AT},
-        ExpressionAttributeValues={":now": {"S": timezone.now().isoformat()}},
+        ExpressionAttributeNames={"#purged": attributes.AGGREGATE_PURGED_AT},
+        ExpressionAttributeValues={":now": {"S": stored_time(timezone.now())}},
     )
     return purged
 
@@ -60,7 +62,7 @@ def check_erasable(poll: Poll, now: datetime | None = None) -> None:
     quiet = timedelta(seconds=QUIET_SECONDS)
     if poll.closes_at is not None and now - poll.closes_at < quiet:
         raise PurgeError(f"it closed less than {QUIET_SECONDS} s ago; try again in a minute")
-    updated_at = tables.read_aggregate(poll.slug, PurgeError).get(keys.AGGREGATE_UPDATED_AT)
+    updated_at = tables.read_aggregate(poll.slug, PurgeError).get(attributes.AGGREGATE_UPDATED_AT)
     if updated_at and now - datetime.fromisoformat(updated_at["S"]) < quiet:
         raise PurgeError(
             f"the tally counted votes less than {QUIET_SECONDS} s ago; try again in a minute"
@@ -82,8 +84,8 @@ def _delete_votes(poll_id: str) -> int:
     table = settings.VOTES_TABLE
     deleted = 0
     try:
-        attributes = (keys.PARTITION_KEY, keys.SORT_KEY)
-        for page in tables.vote_pages(poll_id, attributes, PurgeError):
+        key_attributes = (keys.PARTITION_KEY, keys.SORT_KEY)
+        for page in tables.vote_pages(poll_id, key_attributes, PurgeError):
             deleted += sum(_purge_one(client, table, key) for key in page)
     except aws.AWS_ERRORS as error:
         raise PurgeError(aws.describe(error, "votes", table)) from None
@@ -100,7 +102,7 @@ def _on_aggregate(operation: str, poll_id: str, **arguments: object) -> None:
         raise PurgeError(aws.describe(error, "aggregates", table)) from None
 
 
-def _purge_one(client: aws.Client, table: str, key: dict[str, dict[str, str]]) -> bool:
+def _purge_one(client: DynamoDBClient, table: str, key: dict[str, dict[str, str]]) -> bool:
     """Mark the vote, then delete it only while it carries the mark (the tally leaves the
     totals alone for a marked vote's deletion); False if it was already gone. A vote changed
     between the two (a change rewrites the item, without the mark) is marked again."""
@@ -112,8 +114,8 @@ def _purge_one(client: aws.Client, table: str, key: dict[str, dict[str, str]]) -
                 UpdateExpression="SET #purged = :yes, #expires = :now",
                 ConditionExpression="attribute_exists(#pk)",
                 ExpressionAttributeNames={
-                    "#purged": keys.VOTE_PURGED,
-                    "#expires": keys.VOTE_EXPIRES_AT,
+                    "#purged": attributes.VOTE_PURGED,
+                    "#expires": attributes.VOTE_EXPIRES_AT,
                     "#pk": keys.PARTITION_KEY,
                 },
                 ExpressionAttributeValues={
@@ -128,7 +130,7 @@ def _purge_one(client: aws.Client, table: str, key: dict[str, dict[str, str]]) -
                 TableName=table,
                 Key=key,
                 ConditionExpression="attribute_exists(#purged)",
-                ExpressionAttributeNames={"#purged": keys.VOTE_PURGED},
+                ExpressionAttributeNames={"#purged": attributes.VOTE_PURGED},
             )
             return True
         except client.exceptions.ConditionalCheckFailedException:

@@ -23,7 +23,7 @@ from lambdas.shared.parsing import (
 )
 from lambdas.shared.replies import MAX_REPLY_CHARS, Reply, render
 from lambdas.shared.voters import mask_phone, voter_key
-from tests.helpers import demo_poll
+from tests.factories import demo_poll
 
 POLL = demo_poll()
 PIZZA = demo_poll(poll_id="pizza", keyword="Pizza")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -182,5 +183,10 @@ def test_a_damaged_outputs_file_stops_the_portal_with_its_name(tmp_path):
 
     result = portal_settings(outputs_file, AWS_ENDPOINT_URL="")
 
-    assert result.returncode != 0
-    assert f"{outputs_file} (STACK_OUTPUTS_FILE) is not a stack outputs file" in result.stderr
+    assert result.returncode == 1
+    assert re.fullmatch(
+        rf"django\.core\.exceptions\.ImproperlyConfigured: {re.escape(str(outputs_file))} "
+        r"\(STACK_OUTPUTS_FILE\) is not a stack outputs file written by `manage\.py deploy` "
+        r"\(JSONDecodeError\(.+\)\): deploy again or delete it",
+        result.stderr.splitlines()[-1],
+    )

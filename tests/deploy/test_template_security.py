@@ -8,6 +8,7 @@ encrypted at rest; the results bucket is private and readable by this stack's Cl
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -35,18 +36,12 @@ def listed(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def ref(value) -> str:
-    """A resource reference as text: "VotesTable.Arn", "*", or the Sub string."""
-    if isinstance(value, str):
-        return value
-    if "Fn::GetAtt" in value:
-        attribute = value["Fn::GetAtt"]
-        return ".".join(attribute) if isinstance(attribute, list) else attribute
-    if "Ref" in value:
-        return value["Ref"]
-    if "Fn::Sub" in value:
-        return value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
-    raise AssertionError(f"unexpected resource reference {value!r}")
+def attribute(logical_id: str, name: str = "Arn") -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, name]}
+
+
+def sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
 
 
 def statements(document) -> list[dict[str, Any]]:
@@ -64,48 +59,64 @@ def identity_policies(template) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def grants(template, logical_id: str) -> set[tuple[str, str]]:
-    """(action, resource) pairs the role or policy allows."""
-    allowed = set()
+Grant = tuple[str, str | dict[str, Any]]
+
+
+def grants(template, logical_id: str) -> list[Grant]:
+    """(action, resource) pairs the role or policy allows, each resource as the template writes
+    it (a literal, {"Fn::GetAtt": ...}, {"Fn::Sub": ...}). Each statement allows its actions on
+    its resources, with nothing that would narrow or widen that (no condition, no NotAction)."""
+    allowed = []
     for statement in identity_policies(template)[logical_id]:
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}, statement
         assert statement["Effect"] == "Allow", statement
         for action in listed(statement["Action"]):
             for resource in listed(statement["Resource"]):
-                allowed.add((action, ref(resource)))
+                allowed.append((action, resource))
     return allowed
 
 
+def in_any_order(found: list[Grant]) -> list[Grant]:
+    return sorted(found, key=lambda grant: json.dumps(grant, sort_keys=True))
+
+
 PARAMETER_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
-TOKEN = PARAMETER_ARN + "${TwilioAuthTokenParameter}"
-HASH_KEY = PARAMETER_ARN + "${VoterHashKeyParameter}"
+TOKEN = sub(PARAMETER_ARN + "${TwilioAuthTokenParameter}")
+HASH_KEY = sub(PARAMETER_ARN + "${VoterHashKeyParameter}")
 
 
 def test_ingest_may_find_polls_write_votes_and_read_its_two_secrets_only(template):
-    assert grants(template, "IngestRole") == {
-        ("dynamodb:Query", "ConfigTable.Arn"),
-        ("dynamodb:PutItem", "VotesTable.Arn"),
-        ("ssm:GetParameter", TOKEN),
-        ("ssm:GetParameter", HASH_KEY),
-        ("logs:CreateLogStream", "IngestLogGroup.Arn"),
-        ("logs:PutLogEvents", "IngestLogGroup.Arn"),
-    }
+    assert in_any_order(grants(template, "IngestRole")) == in_any_order(
+        [
+            ("dynamodb:Query", attribute("ConfigTable")),
+            ("dynamodb:PutItem", attribute("VotesTable")),
+            ("ssm:GetParameter", TOKEN),
+            ("ssm:GetParameter", HASH_KEY),
+            ("logs:CreateLogStream", attribute("IngestLogGroup")),
+            ("logs:PutLogEvents", attribute("IngestLogGroup")),
+        ]
+    )
 
 
 def test_tally_may_update_totals_report_failures_and_read_the_votes_stream_only(template):
-    assert grants(template, "TallyRole") == {
-        ("dynamodb:UpdateItem", "AggregatesTable.Arn"),
-        ("sqs:SendMessage", "TallyFailureQueue.Arn"),
-        ("dynamodb:DescribeStream", "VotesTable.StreamArn"),
-        ("dynamodb:GetRecords", "VotesTable.StreamArn"),
-        ("dynamodb:GetShardIterator", "VotesTable.StreamArn"),
-        ("dynamodb:ListStreams", "*"),
-        ("logs:CreateLogStream", "TallyLogGroup.Arn"),
-        ("logs:PutLogEvents", "TallyLogGroup.Arn"),
-    }
+    assert in_any_order(grants(template, "TallyRole")) == in_any_order(
+        [
+            ("dynamodb:UpdateItem", attribute("AggregatesTable")),
+            ("sqs:SendMessage", attribute("TallyFailureQueue")),
+            ("dynamodb:DescribeStream", attribute("VotesTable", "StreamArn")),
+            ("dynamodb:GetRecords", attribute("VotesTable", "StreamArn")),
+            ("dynamodb:GetShardIterator", attribute("VotesTable", "StreamArn")),
+            ("dynamodb:ListStreams", "*"),
+            ("logs:CreateLogStream", attribute("TallyLogGroup")),
+            ("logs:PutLogEvents", attribute("TallyLogGroup")),
+        ]
+    )
 
 
 def test_dashboard_guests_may_only_get_items_of_the_aggregates_table(template):
-    assert grants(template, "DashboardGuestRole") == {("dynamodb:GetItem", "AggregatesTable.Arn")}
+    assert grants(template, "DashboardGuestRole") == [
+        ("dynamodb:GetItem", attribute("AggregatesTable"))
+    ]
 
 
 def test_the_guest_role_is_only_for_unauthenticated_identities_of_this_pool(template):
@@ -125,21 +136,23 @@ def test_the_guest_role_is_only_for_unauthenticated_identities_of_this_pool(temp
 
 
 def test_the_portal_policy_covers_the_calls_of_polls_services_on_its_tables_and_bucket(template):
-    assert grants(template, "PortalPolicy") == {
-        ("dynamodb:GetItem", "ConfigTable.Arn"),
-        ("dynamodb:Query", "ConfigTable.Arn"),
-        ("dynamodb:PutItem", "ConfigTable.Arn"),
-        ("dynamodb:DeleteItem", "ConfigTable.Arn"),
-        ("dynamodb:Query", "VotesTable.Arn"),  # export, recount, purge
-        ("dynamodb:UpdateItem", "VotesTable.Arn"),  # purge marks, then deletes
-        ("dynamodb:DeleteItem", "VotesTable.Arn"),
-        ("dynamodb:GetItem", "AggregatesTable.Arn"),
-        ("dynamodb:BatchGetItem", "AggregatesTable.Arn"),
-        ("dynamodb:UpdateItem", "AggregatesTable.Arn"),  # recount --repair, purge
-        ("s3:PutObject", "${DashboardBucket.Arn}/*"),
-        ("s3:GetObject", "${DashboardBucket.Arn}/*"),
-        ("s3:ListBucket", "DashboardBucket.Arn"),
-    }
+    assert in_any_order(grants(template, "PortalPolicy")) == in_any_order(
+        [
+            ("dynamodb:GetItem", attribute("ConfigTable")),
+            ("dynamodb:Query", attribute("ConfigTable")),
+            ("dynamodb:PutItem", attribute("ConfigTable")),
+            ("dynamodb:DeleteItem", attribute("ConfigTable")),
+            ("dynamodb:Query", attribute("VotesTable")),  # export, recount, purge
+            ("dynamodb:UpdateItem", attribute("VotesTable")),  # purge marks, then deletes
+            ("dynamodb:DeleteItem", attribute("VotesTable")),
+            ("dynamodb:GetItem", attribute("AggregatesTable")),
+            ("dynamodb:BatchGetItem", attribute("AggregatesTable")),
+            ("dynamodb:UpdateItem", attribute("AggregatesTable")),  # recount --repair, purge
+            ("s3:PutObject", sub("${DashboardBucket.Arn}/*")),
+            ("s3:GetObject", sub("${DashboardBucket.Arn}/*")),
+            ("s3:ListBucket", attribute("DashboardBucket")),
+        ]
+    )
 
 
 def test_no_identity_policy_allows_a_wildcard_action(template):
@@ -153,7 +166,7 @@ def test_a_wildcard_resource_only_for_an_action_that_has_no_resource(template):
     unscopable = {"dynamodb:ListStreams"}
     for logical_id, found in identity_policies(template).items():
         for statement in found:
-            if "*" in [ref(resource) for resource in listed(statement["Resource"])]:
+            if "*" in listed(statement["Resource"]):
                 assert set(listed(statement["Action"])) <= unscopable, (logical_id, statement)
 
 
@@ -173,14 +186,13 @@ def test_data_is_encrypted_at_rest(template):
     for logical_id, table in resources(template, "AWS::DynamoDB::Table").items():
         assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}, logical_id
     for logical_id, bucket in resources(template, "AWS::S3::Bucket").items():
-        (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-        algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
-        assert algorithm in {"AES256", "aws:kms"}, logical_id
+        assert bucket["Properties"]["BucketEncryption"] == {
+            "ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+            ]
+        }, logical_id
     for logical_id, queue in resources(template, "AWS::SQS::Queue").items():
-        properties = queue["Properties"]
-        assert properties.get("SqsManagedSseEnabled") or properties.get("KmsMasterKeyId"), (
-            logical_id
-        )
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, logical_id
 
 
 def test_votes_and_totals_survive_stack_deletion_and_replacement(template):

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -23,15 +24,17 @@ import django
 
 django.setup()
 
-from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
-from polls.models import Category, Poll  # noqa: E402
-from polls.organisers import ensure_organisers_group  # noqa: E402
+from tests.factories import make_poll, organiser  # noqa: E402
 
 STATUS = Path("/proc/self/status")
+POLL: dict[str, Any] = {
+    "question": "Memory?",
+    "categories": [(code, f"Choice {code}") for code in "ABC"],
+}
 
 
 def memory_kb(field: str) -> int:
@@ -45,24 +48,16 @@ def reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def make_poll(owner: User, slug: str) -> Poll:
-    poll = Poll.objects.create(owner=owner, slug=slug, question="Memory?", number="+15005550006")
-    for order, code in enumerate("ABC"):
-        Category.objects.create(poll=poll, code=code, label=f"Choice {code}", order=order)
-    return poll
-
-
 def main(slug: str, checkpoint: int) -> dict[str, int | float]:
     setup_test_environment()  # lets the test client's "testserver" host in
     call_command("migrate", verbosity=0)
-    owner = User.objects.create(username="organiser", is_staff=True)
-    owner.groups.add(ensure_organisers_group())
+    owner = organiser("organiser")
     client = Client()
     client.force_login(owner)
     # Warm up: the first download loads boto3's service model and Django's machinery.
-    warm_up = client.get(f"/polls/{make_poll(owner, 'warm-up').pk}/votes.csv")
+    warm_up = client.get(f"/polls/{make_poll(owner, 'warm-up', **POLL).pk}/votes.csv")
     b"".join(warm_up.streaming_content)
-    poll = make_poll(owner, slug)
+    poll = make_poll(owner, slug, **POLL)
 
     reset_peak()
     baseline = memory_kb("VmRSS")

@@ -9,9 +9,9 @@ import pytest
 
 from deploy.local.backend import LocalBackend
 from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
-from lambdas.shared import keys
+from lambdas.shared import attributes
 from loadgen.twilio_webhook import post_signed
-from tests.helpers import aggregate, demo_poll, put_poll, sms, vote_items
+from tests.factories import aggregate, demo_poll, put_poll, sms, vote_items
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def backend(backend: LocalBackend) -> LocalBackend:
 def wait_for_count(code: str, expected: int, timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if keys.counts_from_aggregate(aggregate()).get(code, 0) == expected:
+        if attributes.counts_from_aggregate(aggregate()).get(code, 0) == expected:
             return time.monotonic() - started
         time.sleep(0.05)
     raise AssertionError(f"count of {code} did not reach {expected}: {aggregate()}")
@@ -35,10 +35,10 @@ def test_signed_vote_is_counted_within_two_seconds(backend):
     assert response.status == 200
     assert "<Message>Thanks! Your vote for Apples has been counted.</Message>" in response.body
     (vote,) = vote_items()
-    assert vote[keys.VOTE_CATEGORY] == {"S": "A"}
+    assert vote[attributes.VOTE_CATEGORY] == {"S": "A"}
     assert "+1555" not in str(vote)  # the phone number is never stored
     wait_for_count("A", 1, timeout=2.0)
-    assert aggregate()[keys.AGGREGATE_TOTAL] == {"N": "1"}
+    assert aggregate()[attributes.AGGREGATE_TOTAL] == {"N": "1"}
 
 
 def test_second_vote_from_same_phone_is_not_counted_again(backend):
@@ -47,7 +47,7 @@ def test_second_vote_from_same_phone_is_not_counted_again(backend):
 
     assert "already voted for Bananas" in again.body
     wait_for_count("B", 1, timeout=2.0)
-    assert keys.counts_from_aggregate(aggregate()) == {"B": 1}
+    assert attributes.counts_from_aggregate(aggregate()) == {"B": 1}
 
 
 def test_forged_signature_is_refused_and_writes_nothing(backend):

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
+from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN
 from lambdas.shared.config_doc import PollStatus
 from loadgen.twilio_webhook import post_signed
 from polls.models import Poll
 from tests.browser import chromium
-from tests.helpers import sms
-from tests.portal_support import NUMBER, organiser
+from tests.factories import organiser, sms
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -28,11 +27,6 @@ TEXTS = [
     ("Cherries?", "+15550300003", "US", "NY"),
     ("C.", "+15550300004", "US", "NY"),
 ]
-
-
-@pytest.fixture
-def fast_passwords(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def csv_rows(path: Path) -> list[list[str]]:
@@ -63,7 +57,7 @@ def test_an_organiser_runs_a_poll_from_the_browser(backend, live_server, fast_pa
         page.fill("#id_question", "Best fruit?")
         page.press("#id_question", "Tab")
         assert page.input_value("#id_slug") == "best-fruit"  # filled in from the question
-        page.fill("#id_number", NUMBER)
+        page.fill("#id_number", DEMO_NUMBER)
         for row, (code, label) in enumerate([("A", "Apples"), ("B", "Bananas"), ("C", "Cherries")]):
             page.fill(f"#id_categories-{row}-label", label)
             page.fill(f"#id_categories-{row}-code", code)

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from lambdas.shared import keys
-from tests.portal_support import make_poll, organiser
+from lambdas.shared import attributes, keys
+from tests.factories import make_poll, organiser
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "big-show"
@@ -59,14 +59,14 @@ class VotesTable:
         return {
             keys.PARTITION_KEY: {"S": partition},
             keys.SORT_KEY: {"S": voter},
-            keys.VOTE_POLL: {"S": self.slug},
-            keys.VOTE_CATEGORY: {"S": "ABC"[n % 3]},
-            keys.VOTE_MESSAGE_SID: {"S": f"SM{n:032x}"},
-            keys.VOTE_RECEIVED_AT: {
+            attributes.VOTE_POLL: {"S": self.slug},
+            attributes.VOTE_CATEGORY: {"S": "ABC"[n % 3]},
+            attributes.VOTE_MESSAGE_SID: {"S": f"SM{n:032x}"},
+            attributes.VOTE_RECEIVED_AT: {
                 "S": f"2030-01-01T{9 + n // 60_000:02d}:{n // 1000 % 60:02d}:00.000Z"
             },
-            keys.VOTE_COUNTRY: {"S": "US"},
-            keys.VOTE_STATE: {"S": "CA"},
+            attributes.VOTE_COUNTRY: {"S": "US"},
+            attributes.VOTE_STATE: {"S": "CA"},
         }
 
     def query(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import pytest
 
 from lambdas.ingest import handler as ingest
 from lambdas.ingest.config_cache import ConfigCache
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import PollStatus
-from tests.helpers import (
+from tests.factories import (
     DEMO_NUMBER,
     WEBHOOK_URL,
     demo_poll,
@@ -303,7 +303,7 @@ def test_an_unreadable_config_item_does_not_hide_the_numbers_other_polls(aws):
     put_poll(demo_poll())
     dynamodb().put_item(
         TableName=os.environ["CONFIG_TABLE"],
-        Item={**keys.config_key(DEMO_NUMBER, "broken"), keys.CONFIG_DOCUMENT: {"S": "{"}},
+        Item={**keys.config_key(DEMO_NUMBER, "broken"), attributes.CONFIG_DOCUMENT: {"S": "{"}},
     )
 
     assert "Apples" in reply_of(send(sms("A")))

@@ -16,7 +16,7 @@ from lambdas.ingest import handler as ingest
 from lambdas.shared import keys
 from lambdas.shared.parsing import Vote, parse_message
 from lambdas.shared.voters import voter_key
-from tests.helpers import WEBHOOK_URL, demo_poll, dynamodb, signed_event, sms
+from tests.factories import WEBHOOK_URL, demo_poll, dynamodb, signed_event, sms
 
 POLL = demo_poll()
 FUZZ = settings(

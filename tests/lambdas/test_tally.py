@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from lambdas.tally.deltas import PoisonRecord, batch_deltas, contribution
-from lambdas.tally.handler import TARGETS, Targets, tally
-from tests.helpers import aggregate, dynamodb, failure_queue_messages
+from lambdas.tally.handler import AGGREGATES_AND_FAILURE_QUEUE, AggregatesAndFailureQueue, tally
+from tests.factories import aggregate, dynamodb, failure_queue_messages
 
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 _sequence = iter(range(10**20, 10**21))
@@ -20,9 +20,9 @@ def record(event: str, poll: str, voter: str, old: str | None, new: str | None) 
     key = keys.vote_key(poll, voter)
     change: dict = {"Keys": key, "SequenceNumber": str(next(_sequence))}
     if old is not None:
-        change["OldImage"] = {**key, keys.VOTE_CATEGORY: {"S": old}}
+        change["OldImage"] = {**key, attributes.VOTE_CATEGORY: {"S": old}}
     if new is not None:
-        change["NewImage"] = {**key, keys.VOTE_CATEGORY: {"S": new}}
+        change["NewImage"] = {**key, attributes.VOTE_CATEGORY: {"S": new}}
     return {"eventName": event, "dynamodb": change}
 
 
@@ -34,12 +34,14 @@ def voter(n: int) -> str:
     return f"{n:032x}"
 
 
-def run(records: list[dict], targets: Targets = TARGETS) -> dict:
-    return tally(records, targets, NOW)
+def run(
+    records: list[dict], writes_to: AggregatesAndFailureQueue = AGGREGATES_AND_FAILURE_QUEUE
+) -> dict:
+    return tally(records, writes_to, NOW)
 
 
 def counts(poll: str = "demo") -> dict[str, int]:
-    return keys.counts_from_aggregate(aggregate(poll))
+    return attributes.counts_from_aggregate(aggregate(poll))
 
 
 def test_a_vote_counts_in_its_category_minute_region_and_total():
@@ -99,11 +101,13 @@ def test_totals_per_poll_with_one_write_per_poll(aws):
         "before-call.dynamodb.*", lambda event_name, **_: writes.append(event_name)
     )
 
-    assert run(records, replace(TARGETS, dynamodb=client)) == {"batchItemFailures": []}
+    assert run(records, replace(AGGREGATES_AND_FAILURE_QUEUE, dynamodb=client)) == {
+        "batchItemFailures": []
+    }
 
     assert counts() == {"A": 10, "B": 10, "C": 10}
     assert counts("other") == {"X": 5}
-    assert aggregate()[keys.AGGREGATE_TOTAL] == {"N": "30"}
+    assert aggregate()[attributes.AGGREGATE_TOTAL] == {"N": "30"}
     assert len(writes) == 2
 
 
@@ -127,7 +131,7 @@ def test_overlapping_and_bisected_redeliveries_count_each_record_once(aws):
     run(batch[30:])
 
     assert counts() == {"A": 19, "B": 20}
-    assert aggregate()[keys.AGGREGATE_TOTAL] == {"N": "39"}
+    assert aggregate()[attributes.AGGREGATE_TOTAL] == {"N": "39"}
 
 
 def test_poison_goes_to_the_failure_queue_without_blocking_the_batch(aws):
@@ -144,7 +148,10 @@ def test_poison_goes_to_the_failure_queue_without_blocking_the_batch(aws):
 
 def test_poison_is_retried_when_the_failure_queue_is_unreachable(aws):
     poison = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "7"}}
-    missing_queue = replace(TARGETS, failure_queue_url=TARGETS.failure_queue_url + "-missing")
+    missing_queue = replace(
+        AGGREGATES_AND_FAILURE_QUEUE,
+        failure_queue_url=AGGREGATES_AND_FAILURE_QUEUE.failure_queue_url + "-missing",
+    )
 
     response = run([poison, insert("demo", voter(1), "A")], missing_queue)
 
@@ -155,7 +162,9 @@ def test_poison_is_retried_when_the_failure_queue_is_unreachable(aws):
 def test_failed_write_reports_that_polls_records_for_retry(aws):
     records = [insert("demo", voter(1), "A"), insert("other", voter(1), "A")]
 
-    response = run(records[:1], replace(TARGETS, aggregates_table="no-such-table"))
+    response = run(
+        records[:1], replace(AGGREGATES_AND_FAILURE_QUEUE, aggregates_table="no-such-table")
+    )
 
     assert response == {
         "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]

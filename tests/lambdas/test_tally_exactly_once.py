@@ -20,9 +20,9 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lambdas.shared import keys
-from lambdas.tally.handler import TARGETS, tally
-from tests.helpers import aggregate
+from lambdas.shared import attributes, keys
+from lambdas.tally.handler import AGGREGATES_AND_FAILURE_QUEUE, tally
+from tests.factories import aggregate
 
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 _runs = itertools.count()
@@ -63,9 +63,9 @@ def stream_of(
         event = "INSERT" if old is None else "REMOVE" if category is None else "MODIFY"
         change: dict = {"Keys": key, "SequenceNumber": str(next(_sequence))}
         if old is not None:
-            change["OldImage"] = {**key, keys.VOTE_CATEGORY: {"S": old}}
+            change["OldImage"] = {**key, attributes.VOTE_CATEGORY: {"S": old}}
         if category is not None:
-            change["NewImage"] = {**key, keys.VOTE_CATEGORY: {"S": category}}
+            change["NewImage"] = {**key, attributes.VOTE_CATEGORY: {"S": category}}
             table[(poll, voter)] = category
         else:
             del table[(poll, voter)]
@@ -118,12 +118,15 @@ def test_totals_equal_the_votes_for_any_delivery_schedule(
         batch = records[checkpoint : checkpoint + size]
         if not batch:
             break
-        targets = TARGETS
+        writes_to = AGGREGATES_AND_FAILURE_QUEUE
         if fate == "poll_fails":
-            targets = replace(TARGETS, dynamodb=FailingWrites(TARGETS.dynamodb, {polls[1]}))
+            writes_to = replace(
+                AGGREGATES_AND_FAILURE_QUEUE,
+                dynamodb=FailingWrites(AGGREGATES_AND_FAILURE_QUEUE.dynamodb, {polls[1]}),
+            )
         if fate == "error":
             continue  # the function failed before writing: the batch comes again
-        response = tally(batch, targets, NOW)
+        response = tally(batch, writes_to, NOW)
         if fate == "crash_after_write":
             continue  # writes happened, Lambda saw a timeout: the batch comes again
         failures = {f["itemIdentifier"] for f in response["batchItemFailures"]}
@@ -135,6 +138,8 @@ def test_totals_equal_the_votes_for_any_delivery_schedule(
     assert checkpoint == len(records)
     for poll in polls:
         item = aggregate(poll)
-        counts = keys.counts_from_aggregate(item)
+        counts = attributes.counts_from_aggregate(item)
         assert {code: n for code, n in counts.items() if n} == dict(+expected[poll])
-        assert int(item.get(keys.AGGREGATE_TOTAL, {"N": "0"})["N"]) == sum(expected[poll].values())
+        assert int(item.get(attributes.AGGREGATE_TOTAL, {"N": "0"})["N"]) == sum(
+            expected[poll].values()
+        )

@@ -4,38 +4,39 @@ by the command against what it sent, and here against a recount of the votes tab
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from io import StringIO
+from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from twilio.twiml.messaging_response import MessagingResponse
 
-from lambdas.shared import keys
+from lambdas.shared import attributes
 from lambdas.shared.config_doc import PollStatus
 from loadgen.latency import Observation, vote_to_total
 from loadgen.ledger import Counts, Ledger
 from loadgen.outcomes import Outcome, ReplyClassifier, Verdict
 from loadgen.plan import CategoryMix, Intent, PlanSpec, build_plan
-from polls.models import Category, Poll
-from polls.services.config_push import push_config
-from tests.helpers import aggregate, demo_poll, failure_queue_messages, vote_items
+from loadgen.progress import BAR_WIDTH, ProgressBar, describe
+from loadgen.runner import Progress
+from tests.factories import aggregate, demo_poll, failure_queue_messages, make_poll, vote_items
 
 pytestmark = pytest.mark.django_db
 
 
-def make_poll(slug: str = "lunch", push: bool = True, **fields: object) -> Poll:
-    owner, _ = User.objects.get_or_create(username="owner")
-    fields = {"status": PollStatus.OPEN, **fields}
-    poll = Poll.objects.create(
-        owner=owner, slug=slug, question="Lunch?", number="+15005550006", **fields
-    )
-    for order, (code, label) in enumerate([("A", "Apples"), ("B", "Burgers"), ("C", "Curry")]):
-        Category.objects.create(poll=poll, code=code, label=label, order=order)
-    if push:
-        push_config(poll)
-    return poll
+LUNCH: dict[str, Any] = {
+    "slug": "lunch",
+    "question": "Lunch?",
+    "categories": [("A", "Apples"), ("B", "Burgers"), ("C", "Curry")],
+}
+EXACT = "EXACT: the totals equal what was sent."
+# What loadgen.progress writes to a log (not a terminal): one line per report.
+PROGRESS_LINE = re.compile(
+    r"(?:sending |counting) \[(?P<bar>[#.]+)\] (?P<completed>\d+)/240 [\d,]+/s  "
+    r"accepted [\d,]+ duplicate [\d,]+ changed [\d,]+ rejected 0 errors 0  counted (?:-|[\d,]+)"
+)
 
 
 def simulate(*arguments: str) -> tuple[str, str]:
@@ -44,12 +45,18 @@ def simulate(*arguments: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
+def report_line(report: str, heading: str) -> str:
+    """The one line of a simulate_votes report that starts with `heading`."""
+    [line] = [line for line in report.splitlines() if line.startswith(heading)]
+    return line
+
+
 def recount(poll_id: str) -> Counter[str]:
-    return Counter(item[keys.VOTE_CATEGORY]["S"] for item in vote_items(poll_id))
+    return Counter(item[attributes.VOTE_CATEGORY]["S"] for item in vote_items(poll_id))
 
 
 def test_totals_are_exact_with_repeat_voters_and_changes(backend, tmp_path):
-    make_poll(allow_vote_change=True)
+    make_poll(**LUNCH, status=PollStatus.OPEN, push=True, allow_vote_change=True)
     result_file = tmp_path / "result.json"
 
     out, err = simulate(
@@ -68,20 +75,36 @@ def test_totals_are_exact_with_repeat_voters_and_changes(backend, tmp_path):
     assert result["vote_to_total"]["n"] == 160
     # The command's expectation is the votes table's own count, and the tally's.
     stored = recount("lunch")
-    assert keys.counts_from_aggregate(aggregate("lunch")) == dict(stored)
+    assert attributes.counts_from_aggregate(aggregate("lunch")) == dict(stored)
     assert result["expected"]["categories"] == dict(stored)
     assert sum(stored.values()) == 160
-    assert "EXACT: the totals equal what was sent." in out
-    assert "accepted 160" in out and "Vote-to-total" in out
-    assert "[" in err  # progress was shown
+    replies = re.fullmatch(
+        r"Replies {10}accepted 160 · duplicate (\d+) · changed (\d+) · rejected 0 · errors 0",
+        report_line(out, "Replies"),
+    )
+    assert replies is not None and int(replies[1]) + int(replies[2]) == 80
+    assert re.fullmatch(
+        r"Vote-to-total {4}p50 [\d.]+ s · p95 [\d.]+ s · p99 [\d.]+ s · max [\d.]+ s "
+        r"\(160 new votes\)",
+        report_line(out, "Vote-to-total"),
+    )
+    assert out.splitlines()[-1] == EXACT
+    # Progress went to stderr as log lines (it is not a terminal), each the bar of its moment.
+    progress = err.splitlines()
+    assert progress and err == "".join(line + "\n" for line in progress)
+    for line in progress:
+        shown = PROGRESS_LINE.fullmatch(line)
+        assert shown is not None, line
+        filled = round(int(shown["completed"]) / 240 * BAR_WIDTH)
+        assert shown["bar"] == "#" * filled + "." * (BAR_WIDTH - filled)
 
     # A second run starts from the totals already there (and new phones).
     again, _ = simulate(
         "lunch", "--url", backend.webhook_url, "--total", "40", "--rate", "0", "--no-progress"
     )
 
-    assert "EXACT" in again
-    assert aggregate("lunch")[keys.AGGREGATE_TOTAL] == {"N": str(160 + 32)}  # 80% new phones
+    assert again.splitlines()[-1] == EXACT
+    assert aggregate("lunch")[attributes.AGGREGATE_TOTAL] == {"N": str(160 + 32)}  # 80% new phones
 
 
 LOAD_TEXTS = 20_000
@@ -91,7 +114,7 @@ LOAD_PHONES = 15_000
 @pytest.mark.slow
 @pytest.mark.load
 def test_twenty_thousand_texts_with_repeats_and_changes_are_counted_exactly(backend, tmp_path):
-    make_poll(allow_vote_change=True)
+    make_poll(**LUNCH, status=PollStatus.OPEN, push=True, allow_vote_change=True)
     result_file = tmp_path / "result.json"
 
     out, _ = simulate(
@@ -113,13 +136,13 @@ def test_twenty_thousand_texts_with_repeats_and_changes_are_counted_exactly(back
     stored = recount("lunch")
     assert sum(stored.values()) == LOAD_PHONES
     assert result["expected"]["categories"] == dict(stored)
-    assert keys.counts_from_aggregate(aggregate("lunch")) == dict(stored)
-    assert aggregate("lunch")[keys.AGGREGATE_TOTAL] == {"N": str(LOAD_PHONES)}
+    assert attributes.counts_from_aggregate(aggregate("lunch")) == dict(stored)
+    assert aggregate("lunch")[attributes.AGGREGATE_TOTAL] == {"N": str(LOAD_PHONES)}
     assert failure_queue_messages() == []
 
 
 def test_changes_are_refused_where_the_poll_does_not_allow_them(backend):
-    make_poll(allow_vote_change=False)
+    make_poll(**LUNCH, status=PollStatus.OPEN, push=True, allow_vote_change=False)
 
     out, _ = simulate(
         "lunch",
@@ -127,13 +150,15 @@ def test_changes_are_refused_where_the_poll_does_not_allow_them(backend):
         *("--change-share", "1", "--rate", "0", "--no-progress"),
     )
 
-    assert "accepted 30 · duplicate 30 · changed 0 · rejected 0" in out
-    assert "EXACT" in out
+    assert report_line(out, "Replies") == (
+        "Replies          accepted 30 · duplicate 30 · changed 0 · rejected 0 · errors 0"
+    )
+    assert out.splitlines()[-1] == EXACT
     assert sum(recount("lunch").values()) == 30
 
 
 def test_votes_the_tally_never_counts_are_reported_and_fail_the_run(backend):
-    make_poll()
+    make_poll(**LUNCH, status=PollStatus.OPEN, push=True)
     backend.poller.stop()  # votes are stored, never counted
     out = StringIO()
 
@@ -146,14 +171,17 @@ def test_votes_the_tally_never_counts_are_reported_and_fail_the_run(backend):
             stderr=StringIO(),
         )
 
-    assert "Totals           did not converge" in out.getvalue()
-    assert "NOT EXACT after the wait:" in out.getvalue()
-    assert "total expected 20, counted 0" in out.getvalue()
+    assert report_line(out.getvalue(), "Totals") == "Totals           did not converge"
+    assert re.fullmatch(
+        r"NOT EXACT after the wait: (?:[ABC] expected \d+, counted 0; )+"
+        r"total expected 20, counted 0\.",
+        out.getvalue().splitlines()[-1],
+    )
     assert len(vote_items("lunch")) == 20
 
 
 def test_a_wrong_auth_token_stops_the_run_with_a_hint(backend, monkeypatch):
-    make_poll()
+    make_poll(**LUNCH, status=PollStatus.OPEN, push=True)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "not-the-token")
 
     with pytest.raises(CommandError, match=r"HTTP 403.*set TWILIO_AUTH_TOKEN"):
@@ -162,7 +190,7 @@ def test_a_wrong_auth_token_stops_the_run_with_a_hint(backend, monkeypatch):
 
 
 def test_an_unreachable_webhook_is_a_clear_error(aws):
-    make_poll()
+    make_poll(**LUNCH, status=PollStatus.OPEN, push=True)
 
     with pytest.raises(CommandError, match=r"connection refused.*is the webhook running"):
         simulate("lunch", "--url", "http://127.0.0.1:9/sms", "--total", "30", "--no-progress")
@@ -180,28 +208,28 @@ def test_an_unreachable_webhook_is_a_clear_error(aws):
     ],
 )
 def test_impossible_options_are_refused_before_anything_is_read(arguments, message):
-    make_poll(push=False)
+    make_poll(**LUNCH, status=PollStatus.OPEN)
 
     with pytest.raises(CommandError, match=message):
         simulate("lunch", "--no-progress", *arguments)
 
 
 def test_a_mix_naming_no_category_of_the_poll_is_refused(aws):
-    make_poll()
+    make_poll(**LUNCH, status=PollStatus.OPEN, push=True)
 
     with pytest.raises(CommandError, match="one of the poll's codes"):
         simulate("lunch", "--mix", "A=1,Z=1")
 
 
 def test_a_poll_that_was_never_pushed_is_refused(aws):
-    make_poll(push=False)
+    make_poll(**LUNCH, status=PollStatus.OPEN)
 
     with pytest.raises(CommandError, match="push_config lunch"):
         simulate("lunch")
 
 
 def test_a_closed_poll_is_refused(aws):
-    make_poll(status=PollStatus.CLOSED)
+    make_poll(**LUNCH, status=PollStatus.CLOSED, push=True)
 
     with pytest.raises(CommandError, match="not taking votes"):
         simulate("lunch")
@@ -268,6 +296,44 @@ def test_ledger_expects_the_baseline_plus_each_voters_last_category():
 
     assert ledger.expected() == Counts({"A": 9, "B": 2, "C": 1}, 12)
     assert ledger.new_vote_times == [1.0, 2.0]
+
+
+SENDING = Progress(
+    planned=2000,
+    completed=500,
+    elapsed=2.0,
+    outcomes={"accepted": 400, "duplicate": 60, "changed": 30, "rejected": 10},
+    new_votes_counted=1234,
+    counting=False,
+)
+
+
+def test_progress_describes_the_bar_the_rate_the_outcomes_and_the_count():
+    counting = Progress(2000, 2000, 4.0, {"accepted": 1900, "error": 100}, None, counting=True)
+
+    assert describe(SENDING) == (
+        "sending  [########......................] 500/2,000 250/s  "
+        "accepted 400 duplicate 60 changed 30 rejected 10 errors 0  counted 1,234"
+    )
+    assert describe(counting) == (
+        "counting [##############################] 2,000/2,000 500/s  "
+        "accepted 1,900 duplicate 0 changed 0 rejected 0 errors 100  counted -"
+    )
+
+
+def test_progress_redraws_one_line_on_a_terminal_and_writes_lines_to_a_log():
+    on_terminal: list[str] = []
+    in_log: list[str] = []
+    terminal = ProgressBar(on_terminal.append, terminal=True)
+    log = ProgressBar(in_log.append, terminal=False)
+
+    for bar in (terminal, log):
+        bar(SENDING)
+        bar(SENDING)  # at once again: too soon to redraw, let alone to log
+        bar.finish()
+
+    assert on_terminal == [f"\r{describe(SENDING)}\x1b[K", "\n"]
+    assert in_log == [f"{describe(SENDING)}\n"]
 
 
 def test_vote_to_total_matches_votes_to_reads_in_order():

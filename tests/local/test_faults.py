@@ -12,9 +12,9 @@ import pytest
 
 from deploy.local.stream_poller import StreamPoller
 from lambdas.ingest import handler as ingest
-from lambdas.shared import keys
+from lambdas.shared import attributes
 from lambdas.tally import handler as tally
-from tests.helpers import (
+from tests.factories import (
     WEBHOOK_URL,
     aggregate,
     assert_totals_equal_votes,
@@ -108,7 +108,7 @@ def test_twilio_retrying_the_same_message(aws, monkeypatch):
     assert replies[0] == replies[1] and replies[2] == replies[3]
     assert "changed to Bananas" in replies[2]
     assert "Your vote for Bananas has been counted" in replies[4]  # the newer vote stands
-    counts = keys.counts_from_aggregate(aggregate())
+    counts = attributes.counts_from_aggregate(aggregate())
     assert {code: n for code, n in counts.items() if n} == {"B": 1}
     assert_totals_equal_votes()
 

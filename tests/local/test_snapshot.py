@@ -9,15 +9,15 @@ import pytest
 from deploy.local.backend import LocalBackend
 from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
 from deploy.local.snapshot import load_snapshot
-from lambdas.shared import keys
+from lambdas.shared import attributes
 from loadgen.twilio_webhook import post_signed
 from tests.conftest import reset_emulator
 from tests.emulator import MOTO_ENDPOINT, REGION
-from tests.helpers import aggregate, demo_poll, put_poll, sms, vote_items
+from tests.factories import aggregate, demo_poll, put_poll, sms, vote_items
 
 
 def counts() -> dict[str, int]:
-    return {code: n for code, n in keys.counts_from_aggregate(aggregate()).items() if n}
+    return {code: n for code, n in attributes.counts_from_aggregate(aggregate()).items() if n}
 
 
 def wait_for_counts(expected: dict[str, int], timeout: float = 5) -> None:

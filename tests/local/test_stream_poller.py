@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from deploy.local.stream_poller import StreamPoller
-from tests.helpers import dynamodb
+from tests.factories import dynamodb
 
 
 def write_votes(count: int) -> None:

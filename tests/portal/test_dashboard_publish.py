@@ -15,9 +15,16 @@ from django.test import Client
 
 from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN, DEV_VOTER_HASH_KEY
 from lambdas.shared.config_doc import PollStatus
-from polls.models import Category, Poll
+from polls.models import Poll
 from polls.services.dashboard import LONG_CACHE, SHORT_CACHE, public_url, publish_dashboard
-from tests.portal_support import POLLS_URL, a_while_ago, change_url, logged_in, page_messages
+from tests.factories import (
+    POLLS_URL,
+    a_while_ago,
+    change_url,
+    logged_in,
+    make_poll,
+    page_messages,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -36,20 +43,16 @@ def dashboard_settings(aws, settings):
 
 @pytest.fixture
 def poll() -> Poll:
-    owner = User.objects.create(username="owner")
-    poll = Poll.objects.create(
-        owner=owner,
+    return make_poll(
         slug="fruit",
         question="Best <fruit>?",
-        number="+15005550006",
+        categories=[
+            {"code": "A", "label": "Apples", "colour": "#ff0000"},
+            {"code": "B", "label": "Bananas", "colour": "#ffff00"},
+        ],
         keyword="FRUIT",
         status=PollStatus.OPEN,
     )
-    for order, (code, label, colour) in enumerate(
-        [("A", "Apples", "#ff0000"), ("B", "Bananas", "#ffff00")]
-    ):
-        Category.objects.create(poll=poll, code=code, label=label, colour=colour, order=order)
-    return poll
 
 
 def published_objects() -> dict[str, dict]:

@@ -14,8 +14,7 @@ LOGIN = "/admin/login/"
 
 
 @pytest.fixture(autouse=True)
-def organiser(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def organiser(fast_passwords):
     cache.clear()
     User.objects.create_user("organiser", password="right-password", is_staff=True)
 

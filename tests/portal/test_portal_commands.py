@@ -11,40 +11,15 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command, load_command_class
 
-from lambdas.shared import keys
+from deploy.local.resources import DEMO_NUMBER
 from lambdas.shared.config_doc import PollStatus
-from polls.models import Category, Poll
-from tests.portal_support import pushed_config
+from polls.models import Poll
+from tests.factories import make_poll, pushed_config, write_totals
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
-def make_poll(slug: str = "lunch", status: str = PollStatus.OPEN) -> Poll:
-    owner, _ = User.objects.get_or_create(username="owner")
-    poll = Poll.objects.create(
-        owner=owner, slug=slug, question="Lunch?", number="+15005550006", status=status
-    )
-    Category.objects.create(poll=poll, code="A", label="Apples, green", order=1)
-    Category.objects.create(poll=poll, code="B", label="Burgers", order=2)
-    return poll
-
-
-def add_votes(slug: str, code: str, votes: int) -> None:
-    boto3.client("dynamodb").update_item(
-        TableName=settings.AGGREGATES_TABLE,
-        Key=keys.aggregate_key(slug),
-        UpdateExpression="ADD #count :n, #total :n",
-        ExpressionAttributeNames={
-            "#count": keys.count_attribute(code),
-            "#total": keys.AGGREGATE_TOTAL,
-        },
-        ExpressionAttributeValues={":n": {"N": str(votes)}},
-    )
+LUNCH_MENU = [("A", "Apples, green"), ("B", "Burgers")]
 
 
 def run(*arguments: str) -> str:
@@ -54,8 +29,8 @@ def run(*arguments: str) -> str:
 
 
 def test_export_results_writes_csv(aws):
-    make_poll()
-    add_votes("lunch", "B", 2)
+    make_poll(categories=LUNCH_MENU, status=PollStatus.OPEN)
+    write_totals("lunch", {"B": 2})
 
     assert run("export_results", "lunch") == 'code,label,votes\nA,"Apples, green",0\nB,Burgers,2\n'
 
@@ -66,7 +41,7 @@ def test_export_results_of_an_unknown_poll():
 
 
 def test_export_results_when_aws_fails(aws):
-    make_poll()
+    make_poll(categories=LUNCH_MENU, status=PollStatus.OPEN)
     boto3.client("dynamodb").delete_table(TableName=settings.AGGREGATES_TABLE)
 
     with pytest.raises(CommandError, match=r"aggregates table .* does not exist"):
@@ -74,13 +49,13 @@ def test_export_results_when_aws_fails(aws):
 
 
 def test_push_config_by_slug_and_all_open(aws):
-    make_poll("lunch")
-    make_poll("dinner", status=PollStatus.DRAFT)
+    make_poll(slug="lunch", categories=LUNCH_MENU, status=PollStatus.OPEN)
+    make_poll(slug="dinner", categories=LUNCH_MENU, status=PollStatus.DRAFT)
 
     assert run("push_config", "dinner") == "dinner: pushed version 1\n"
     assert run("push_config", "--all-open") == "lunch: pushed version 1\n"
-    assert pushed_config("+15005550006", "dinner").status == PollStatus.DRAFT
-    assert pushed_config("+15005550006", "lunch").version == 1
+    assert pushed_config(DEMO_NUMBER, "dinner").status == PollStatus.DRAFT
+    assert pushed_config(DEMO_NUMBER, "lunch").version == 1
 
 
 @pytest.mark.parametrize(
@@ -92,13 +67,13 @@ def test_push_config_by_slug_and_all_open(aws):
     ],
 )
 def test_push_config_refuses(arguments, message):
-    make_poll()
+    make_poll(categories=LUNCH_MENU, status=PollStatus.OPEN)
     with pytest.raises(CommandError, match=message):
         run("push_config", *arguments)
 
 
 def test_push_config_fails_when_the_table_is_missing(aws):
-    make_poll()
+    make_poll(categories=LUNCH_MENU, status=PollStatus.OPEN)
     boto3.client("dynamodb").delete_table(TableName=settings.CONFIG_TABLE)
 
     with pytest.raises(CommandError, match="1 of 1 polls were not pushed"):
@@ -115,7 +90,7 @@ def test_seed_demo_is_idempotent_and_pushes_the_demo_poll(aws):
     assert "config version 2" in second
     poll = Poll.objects.get(slug="demo")
     assert (poll.status, poll.question, poll.categories.count()) == (PollStatus.OPEN, "Edited", 3)
-    assert pushed_config("+15005550006", "demo") == poll.to_config()
+    assert pushed_config(DEMO_NUMBER, "demo") == poll.to_config()
     assert User.objects.count() == 2
     organiser = authenticate(username="organiser", password="textvote-demo")
     assert organiser.is_staff and not organiser.is_superuser

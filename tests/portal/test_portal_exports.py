@@ -20,8 +20,15 @@ from lambdas.tally import handler as tally
 from polls.models import Poll
 from polls.services import exports
 from polls.services.config_push import push_config
-from tests.helpers import WEBHOOK_URL, signed_event, sms
-from tests.portal_support import change_url, logged_in, make_poll, page_messages
+from tests.factories import (
+    WEBHOOK_URL,
+    change_url,
+    logged_in,
+    make_poll,
+    page_messages,
+    signed_event,
+    sms,
+)
 
 pytestmark = pytest.mark.django_db
 

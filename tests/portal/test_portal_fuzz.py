@@ -17,6 +17,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deploy.local.resources import DEMO_NUMBER
 from lambdas.ingest import handler as ingest
 from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus
@@ -24,16 +25,17 @@ from lambdas.shared.parsing import Vote, parse_message
 from polls.models import Poll
 from polls.services.exports import BOM, FORMULA_STARTS
 from polls.validation import find_clashes
-from tests.helpers import WEBHOOK_URL, signed_event, sms
-from tests.portal_support import (
-    NUMBER,
+from tests.factories import (
     POLLS_URL,
+    WEBHOOK_URL,
     add_form,
     change_url,
-    count_votes,
     logged_in,
     make_poll,
     pushed_config,
+    signed_event,
+    sms,
+    write_totals,
 )
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +59,7 @@ TRICKY = [
     "\t=1",
     "\r\n",
     '=HYPERLINK("http://127.0.0.1/x","y")',
-    "+15005550006",
+    DEMO_NUMBER,
     "x" * 300,
     "🍕",
     "Ａ",  # full-width A: NFKC makes it A
@@ -81,7 +83,7 @@ valid_fields = st.fixed_dictionaries(
     {
         "question": st.sampled_from(["Best fruit?", "Who wins?"]),
         "slug": st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
-        "number": st.just(NUMBER),
+        "number": st.just(DEMO_NUMBER),
         "keyword": st.sampled_from(["", "PIZZA", "vote", "Fruit"]),
         "status": st.sampled_from([status.value for status in PollStatus]),
         "retention_days": st.sampled_from(["", "1", "30"]),
@@ -169,7 +171,7 @@ def test_no_exported_cell_is_a_formula(aws, alice, open_ingest, labels, region):
         sender = next(_senders)
         message = sms("A", sender=sender, country=region[:2], state=region)
         assert ingest.handler(signed_event(message), None)["statusCode"] == 200
-        count_votes("fuzz", {"A": 1}, regions={f"{region[:2]}-{region}": 1})
+        write_totals("fuzz", {"A": 1}, regions={f"{region[:2]}-{region}": 1})
 
         for view in ("results.csv", "votes.csv"):
             response = client.get(f"/polls/{poll.pk}/{view}")

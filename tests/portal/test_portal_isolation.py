@@ -20,7 +20,7 @@ from django.urls import URLResolver, get_resolver
 
 from polls.admin import PollAdmin
 from polls.models import Poll
-from tests.portal_support import POLLS_URL, count_votes, logged_in, make_poll, organiser
+from tests.factories import POLLS_URL, logged_in, make_poll, organiser, write_totals
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +86,7 @@ def bobs_poll(aws, bob) -> Poll:
         categories=[("A", "Bobberries"), ("B", "Blueberries")],
         number="+447700900777",
     )
-    count_votes(poll.slug, {"A": 4})
+    write_totals(poll.slug, {"A": 4})
     return poll
 
 

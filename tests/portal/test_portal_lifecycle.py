@@ -11,19 +11,22 @@ from django.conf import settings
 from django.db.models.signals import pre_save
 from django.utils import timezone
 
+from deploy.local.resources import DEMO_NUMBER
 from lambdas.ingest import handler as ingest
 from lambdas.shared.config_doc import PollStatus
 from lambdas.shared.replies import DEFAULT_REPLIES, Reply
 from polls.models import Poll
-from tests.helpers import WEBHOOK_URL, signed_event, sms
-from tests.portal_support import (
+from tests.factories import (
     POLLS_URL,
+    WEBHOOK_URL,
     change_form,
     change_url,
     logged_in,
     make_poll,
     page_messages,
     pushed_config,
+    signed_event,
+    sms,
 )
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +73,7 @@ def test_open_now_opens_pushes_and_the_ingest_takes_votes(alice, reply_to):
     ("categories", "error"),
     [
         ([("A", "Apples")], "An open poll needs at least 2 categories to choose from."),
-        (TWO, "Another open poll on +15005550006 already has no keyword"),
+        (TWO, f"Another open poll on {DEMO_NUMBER} already has no keyword"),
     ],
 )
 def test_open_now_refuses_what_the_ingest_could_not_run(aws, alice, categories, error):
@@ -105,9 +108,9 @@ def test_open_now_drops_a_schedule_that_would_keep_the_poll_shut(aws, alice):
         "“Best fruit?” was not opened: it is already open.",
     ]
     for slug in ("later", "over"):
-        config = pushed_config("+15005550006", slug)
+        config = pushed_config(DEMO_NUMBER, slug)
         assert (config.opens_at, config.closes_at) == (None, None)
-    assert pushed_config("+15005550006", "running") is None
+    assert pushed_config(DEMO_NUMBER, "running") is None
 
 
 def test_close_now_from_the_poll_page_reaches_the_ingest(alice, reply_to):
@@ -186,7 +189,7 @@ def test_schedule_asks_for_times_then_schedules_every_selected_poll(alice, reply
         "Scheduled “Best fruit?” and pushed version 1 to DynamoDB.",
         "Scheduled “Best fruit?” and pushed version 1 to DynamoDB.",
     ]
-    config = pushed_config("+15005550006", "first")
+    config = pushed_config(DEMO_NUMBER, "first")
     assert config.status == PollStatus.OPEN
     assert config.opens_at == datetime(2031, 5, 1, 18, tzinfo=UTC)
     assert config.closes_at == datetime(2031, 5, 1, 19, 30, tzinfo=UTC)

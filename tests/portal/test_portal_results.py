@@ -20,13 +20,13 @@ from lambdas.shared.config_doc import PollStatus
 from polls.models import Poll
 from polls.services import aws as portal_aws
 from polls.services.results import read_totals
-from tests.portal_support import (
+from tests.factories import (
     POLLS_URL,
-    count_votes,
     logged_in,
     make_poll,
     organiser,
     page_messages,
+    write_totals,
 )
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +56,8 @@ def test_the_list_shows_totals_from_one_batch_read_and_dashboard_links(aws, alic
     for slug in ("first", "second", "third"):
         make_poll(alice, slug, question=slug.capitalize(), categories=FRUIT, keyword=slug)
     Poll.objects.filter(slug="third").update(dashboard_published_at=timezone.now())
-    count_votes("first", {"A": 5, "B": 2})
-    count_votes("third", {"B": 1})
+    write_totals("first", {"A": 5, "B": 2})
+    write_totals("third", {"B": 1})
 
     page = logged_in(alice).get(POLLS_URL).content.decode()
 
@@ -89,7 +89,7 @@ def test_the_list_survives_unreadable_totals(aws, alice):
 def test_totals_of_more_polls_than_one_batch_holds(aws):
     slugs = [f"poll-{n:03d}" for n in range(150)]
     for slug in slugs[::30]:
-        count_votes(slug, {"A": 2})
+        write_totals(slug, {"A": 2})
 
     totals = read_totals(slugs)
 
@@ -100,7 +100,7 @@ def test_totals_of_more_polls_than_one_batch_holds(aws):
 
 def test_the_results_json_has_counts_shares_and_last_update(aws, alice):
     poll = make_poll(alice, "fruit", categories=FRUIT, status=PollStatus.OPEN)
-    count_votes("fruit", {"A": 2, "B": 1, "Z": 1}, regions={"US-CA": 3, "": 1})
+    write_totals("fruit", {"A": 2, "B": 1, "Z": 1}, regions={"US-CA": 3, "": 1})
 
     response = logged_in(alice).get(f"/polls/{poll.pk}/results.json")
 

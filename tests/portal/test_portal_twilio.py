@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.portal_support import (
-    NUMBER,
+from deploy.local.resources import DEMO_NUMBER
+from tests.factories import (
     POLLS_URL,
     change_url,
     logged_in,
@@ -29,6 +29,8 @@ pytestmark = pytest.mark.django_db
 ACCOUNT = "AC" + "1f" * 16
 TOKEN = "s3cret-auth-token-never-shown"
 WEBHOOK = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"
+# Where Twilio sends the texts of a number nobody has configured.
+TWILIO_DEMO_REPLY = "https://demo.twilio.com/welcome/sms/reply"
 API = "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers"
 
 
@@ -57,7 +59,7 @@ def twilio_number(phone_number: str, sid: str) -> dict[str, Any]:
         "sms_fallback_method": "POST",
         "sms_fallback_url": "",
         "sms_method": "POST",
-        "sms_url": "https://demo.twilio.com/welcome/sms/reply",
+        "sms_url": TWILIO_DEMO_REPLY,
         "status": "in-use",
         "status_callback": "",
         "status_callback_method": "POST",
@@ -167,7 +169,7 @@ def _handler(twilio: FakeTwilio) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def twilio(aws, settings) -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
-    for phone_number, sid in [(NUMBER, "PN" + "a" * 32), (NUMBER + "1", "PN" + "b" * 32)]:
+    for phone_number, sid in [(DEMO_NUMBER, "PN" + "a" * 32), (DEMO_NUMBER + "1", "PN" + "b" * 32)]:
         fake.numbers[sid] = twilio_number(phone_number, sid)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -197,10 +199,14 @@ def test_configure_points_exactly_the_poll_number_at_the_webhook(twilio, alice):
     response = configure(client, poll)
 
     assert page_messages(response) == [
-        f"Twilio now sends the texts to {NUMBER} (PN{'a' * 32}) with POST to {WEBHOOK}."
+        f"Twilio now sends the texts to {DEMO_NUMBER} (PN{'a' * 32}) with POST to {WEBHOOK}."
     ]
     assert twilio.requests == [
-        ("GET", f"{API.format(account=ACCOUNT)}.json", {"PhoneNumber": NUMBER, "PageSize": "20"}),
+        (
+            "GET",
+            f"{API.format(account=ACCOUNT)}.json",
+            {"PhoneNumber": DEMO_NUMBER, "PageSize": "20"},
+        ),
         (
             "POST",
             f"{API.format(account=ACCOUNT)}/PN{'a' * 32}.json",
@@ -212,7 +218,8 @@ def test_configure_points_exactly_the_poll_number_at_the_webhook(twilio, alice):
     poll.refresh_from_db()
     assert poll.twilio_sms_url == WEBHOOK and poll.twilio_configured_at is not None
     assert (
-        f"{NUMBER} sends texts to {WEBHOOK} (set " in client.get(change_url(poll)).content.decode()
+        f"{DEMO_NUMBER} sends texts to {WEBHOOK} (set "
+        in client.get(change_url(poll)).content.decode()
     )
 
 
@@ -271,10 +278,10 @@ def test_configure_failures_are_messages(twilio, alice, settings, change, messag
 
     assert response.status_code == 200
     assert page_messages(response) == [
-        f"The Twilio number {NUMBER} of “Best fruit?” was not configured: {message}."
+        f"The Twilio number {DEMO_NUMBER} of “Best fruit?” was not configured: {message}."
     ]
     assert TOKEN not in response.content.decode()
-    assert twilio.numbers["PN" + "a" * 32]["sms_url"] != WEBHOOK
+    assert twilio.numbers["PN" + "a" * 32]["sms_url"] == TWILIO_DEMO_REPLY  # as it was
     poll.refresh_from_db()
     assert poll.twilio_sms_url == ""
 
@@ -297,6 +304,6 @@ def test_a_rest_error_on_the_update_is_a_message(twilio, alice):
     response = configure(logged_in(alice), poll)
 
     assert page_messages(response) == [
-        f"The Twilio number {NUMBER} of “Best fruit?” was not configured: Twilio does not know "
-        f"the account {ACCOUNT} or its number (HTTP 404)."
+        f"The Twilio number {DEMO_NUMBER} of “Best fruit?” was not configured: Twilio does not "
+        f"know the account {ACCOUNT} or its number (HTTP 404)."
     ]

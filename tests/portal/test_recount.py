@@ -11,10 +11,11 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import PollStatus
+from lambdas.shared.timestamps import stored_time
 from polls.models import Poll
-from tests.helpers import aggregate
+from tests.factories import aggregate
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +32,9 @@ def corrupt(updated_at: str) -> None:
         Key=keys.aggregate_key("demo"),
         UpdateExpression="ADD #a :five, #total :five SET #updated = :updated",
         ExpressionAttributeNames={
-            "#a": keys.count_attribute("A"),
-            "#total": keys.AGGREGATE_TOTAL,
-            "#updated": keys.AGGREGATE_UPDATED_AT,
+            "#a": attributes.count_attribute("A"),
+            "#total": attributes.AGGREGATE_TOTAL,
+            "#updated": attributes.AGGREGATE_UPDATED_AT,
         },
         ExpressionAttributeValues={":five": {"N": "5"}, ":updated": {"S": updated_at}},
     )
@@ -62,14 +63,14 @@ def test_recount_detects_and_repairs_a_corrupted_total(counted_poll):
     Poll.objects.filter(pk=counted_poll.pk).update(status=PollStatus.CLOSED)
 
     assert "repaired" in recount("--repair")
-    assert keys.counts_from_aggregate(aggregate()) == {"A": 2, "B": 3}
-    assert aggregate()[keys.AGGREGATE_TOTAL] == {"N": "5"}
+    assert attributes.counts_from_aggregate(aggregate()) == {"A": 2, "B": 3}
+    assert aggregate()[attributes.AGGREGATE_TOTAL] == {"N": "5"}
     assert "no drift" in recount()
 
 
 def test_repair_waits_for_the_tally_to_be_idle(counted_poll):
     Poll.objects.filter(pk=counted_poll.pk).update(status=PollStatus.CLOSED)
-    corrupt(updated_at=timezone.now().isoformat())
+    corrupt(updated_at=stored_time(timezone.now()))
 
     with pytest.raises(CommandError, match="wrote less than 60 s ago"):
         recount("--repair")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 from io import StringIO
 
 import boto3
@@ -11,34 +12,32 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from deploy.local.resources import DEV_VOTER_HASH_KEY
+from deploy.local.resources import DEMO_NUMBER, DEV_VOTER_HASH_KEY
 from deploy.local.stream_poller import StreamPoller
 from lambdas.ingest import handler as ingest
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import PollStatus
+from lambdas.shared.timestamps import stored_time
 from lambdas.shared.voters import voter_key
 from lambdas.tally import handler as tally
 from lambdas.tally.deltas import contribution
 from polls.models import Poll
 from polls.services import aws as portal_aws
-from tests.helpers import (
+from tests.factories import (
     WEBHOOK_URL,
-    aggregate,
-    demo_poll,
-    put_poll,
-    signed_event,
-    sms,
-    vote_items,
-)
-from tests.portal_support import (
-    NUMBER,
     a_while_ago,
+    aggregate,
     change_form,
     change_url,
+    demo_poll,
     logged_in,
     make_poll,
     page_messages,
     pushed_config,
+    put_poll,
+    signed_event,
+    sms,
+    vote_items,
 )
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +63,8 @@ def test_purge_deletes_the_votes_and_keeps_the_totals(counted_poll, aws):
 
     assert vote_items() == []
     after = {k: v for k, v in aggregate().items() if not k.startswith(("wm:", "updated_at"))}
-    assert after.pop("purged_at")
+    purged_at = after.pop(attributes.AGGREGATE_PURGED_AT)["S"]
+    assert stored_time(datetime.fromisoformat(purged_at)) == purged_at  # the stored format
     assert after == before
     with pytest.raises(CommandError, match="purged"):
         call_command("recount", "demo", stdout=StringIO())
@@ -82,8 +82,8 @@ def test_a_vote_changed_between_mark_and_delete_is_marked_again(counted_poll, aw
             return
         votes = boto3.client("dynamodb")
         item = votes.get_item(TableName=params["TableName"], Key=params["Key"])["Item"]
-        item.pop(keys.VOTE_PURGED)
-        item[keys.VOTE_CATEGORY] = {"S": "B"}
+        item.pop(attributes.VOTE_PURGED)
+        item[attributes.VOTE_CATEGORY] = {"S": "B"}
         votes.put_item(TableName=params["TableName"], Item=item)
         changed.append(item[keys.SORT_KEY]["S"])
 
@@ -96,18 +96,18 @@ def test_a_vote_changed_between_mark_and_delete_is_marked_again(counted_poll, aw
     StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler).drain()
 
     assert changed and vote_items() == []
-    totals = keys.counts_from_aggregate(aggregate())
+    totals = attributes.counts_from_aggregate(aggregate())
     assert sum(totals.values()) == 5  # the change moved a vote; the purge removed none
 
 
 def test_a_ttl_deletion_leaves_the_totals_alone():
     key = keys.vote_key("demo", f"{1:032x}")
-    image = {**key, keys.VOTE_CATEGORY: {"S": "A"}}
+    image = {**key, attributes.VOTE_CATEGORY: {"S": "A"}}
     removal = {
         "eventName": "REMOVE",
         "dynamodb": {"Keys": key, "SequenceNumber": "9", "OldImage": image},
     }
-    by_ttl = {**removal, "userIdentity": {"type": "Service", "principalId": keys.TTL_DELETER}}
+    by_ttl = {**removal, "userIdentity": {"type": "Service", "principalId": attributes.TTL_DELETER}}
 
     assert contribution(removal)[1].counts == {"n:A": -1, "total": -1, "r:": -1}
     assert contribution(by_ttl)[1].counts == {}
@@ -122,7 +122,7 @@ def test_votes_of_a_poll_with_retention_carry_their_expiry(aws, monkeypatch):
 
     (item,) = vote_items()
     received = event["requestContext"]["timeEpoch"] // 1000
-    assert int(item[keys.VOTE_EXPIRES_AT]["N"]) == received + 30 * 86400
+    assert int(item[attributes.VOTE_EXPIRES_AT]["N"]) == received + 30 * 86400
     description = boto3.client("dynamodb").describe_time_to_live(
         TableName=os.environ["VOTES_TABLE"]
     )["TimeToLiveDescription"]
@@ -149,12 +149,12 @@ def test_an_organiser_sets_a_retention_period_and_votes_carry_it(alice, aws, mon
     assert "Ensure this value is greater than or equal to 1." in refused.content.decode()
     client.post(change_url(poll), change_form(poll, status="open", retention_days="30"))
 
-    assert pushed_config(NUMBER, "fruit").retention_days == 30
+    assert pushed_config(DEMO_NUMBER, "fruit").retention_days == 30
     monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
     before = int(time.time())
     assert ingest.handler(signed_event(sms("A")), None)["statusCode"] == 200
     [vote] = vote_items("fruit")
-    expires_at = int(vote[keys.VOTE_EXPIRES_AT]["N"])
+    expires_at = int(vote[attributes.VOTE_EXPIRES_AT]["N"])
     assert before + 30 * 86400 <= expires_at <= int(time.time()) + 30 * 86400
 
 
@@ -217,7 +217,7 @@ def test_a_deleted_poll_takes_its_votes_and_totals_along(counted_poll, aws):
     reply = ingest.handler(signed_event(sms("B", sender="+15550000000")), None)["body"]
     assert "counted" in reply
     stream.drain()
-    assert keys.counts_from_aggregate(aggregate()) == {"B": 1}
+    assert attributes.counts_from_aggregate(aggregate()) == {"B": 1}
 
 
 def test_a_poll_whose_configuration_cannot_be_withdrawn_is_not_deleted(counted_poll, aws):

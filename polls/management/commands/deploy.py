@@ -9,9 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from deploy.aws.deployment import DEFAULT_STACK_NAME, DeployRequest, DestroyRequest, deploy, destroy
+from deploy.aws.deployment import DeployRequest, DestroyRequest, deploy, destroy
 from deploy.aws.errors import DeployError
 from deploy.aws.parameters import parse_assignments
+from lambdas.shared.resource_names import DEFAULT_STACK_NAME
 
 # Options that set one template parameter each; --parameter KEY=VALUE sets any other.
 PARAMETER_OPTIONS = {

@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lambdas.shared import keys
+from lambdas.shared import attributes
 from polls.management.lookup import poll_by_slug
 from polls.services import recount as recounting
+from polls.services.retention import QUIET_SECONDS
 
 
 class Command(BaseCommand):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
             "--repair",
             action="store_true",
             help="make the totals equal the recount (the poll must be closed and the tally "
-            f"idle for {recounting.QUIET_SECONDS} s)",
+            f"idle for {QUIET_SECONDS} s)",
         )
         parser.add_argument(
             "--force",
@@ -39,20 +40,20 @@ class Command(BaseCommand):
             raise CommandError(f"cannot recount {slug!r}: {error}") from None
         labels = {category.code: category.label for category in poll.categories.all()}
         counted_codes = {
-            name.removeprefix(keys.COUNT_PREFIX)
+            name.removeprefix(attributes.COUNT_PREFIX)
             for name in (*result.counted, *result.stored)
-            if name.startswith(keys.COUNT_PREFIX)
+            if name.startswith(attributes.COUNT_PREFIX)
         }
         codes = [*labels, *sorted(counted_codes - set(labels))]
         self.stdout.write(f"{'code':<8} {'label':<30} {'counted':>8} {'stored':>8} {'drift':>6}")
         for code in codes:
-            name = keys.count_attribute(code)
+            name = attributes.count_attribute(code)
             counted, stored = result.counted.get(name, 0), result.stored.get(name, 0)
             self.stdout.write(
                 f"{code:<8} {labels.get(code, '(removed category)')[:30]:<30} "
                 f"{counted:>8} {stored:>8} {stored - counted:>+6}"
             )
-        total = keys.AGGREGATE_TOTAL
+        total = attributes.AGGREGATE_TOTAL
         self.stdout.write(
             f"{'total':<39} {result.counted.get(total, 0):>8} {result.stored.get(total, 0):>8}"
         )

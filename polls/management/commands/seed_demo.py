@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from deploy.local.resources import DEMO_NUMBER
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Category, Poll
 from polls.organisers import ensure_organisers_group
@@ -21,7 +22,6 @@ from polls.services.config_push import PushError, push_config
 ORGANISER = ("organiser", "textvote-demo")
 ADMIN = ("admin", "textvote-admin")
 DEMO_SLUG = "demo"
-DEMO_NUMBER = "+15005550006"
 DEMO_QUESTION = "Which talk should open the conference?"
 # (code, label, aliases, colour)
 DEMO_CATEGORIES = [

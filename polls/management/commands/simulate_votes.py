@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
-from lambdas.shared import keys
+from lambdas.shared import config_item, keys
 from lambdas.shared.config_doc import InvalidConfig, PollConfig, VotingState
 from loadgen.ledger import Counts
 from loadgen.plan import BadPlan, PlanSpec, validate
@@ -173,8 +173,8 @@ def _pushed_config(poll: Poll) -> PollConfig:
             f"not know it: run `manage.py push_config {poll.slug}` first"
         )
     try:
-        return PollConfig.from_json(item[keys.CONFIG_DOCUMENT]["S"])
-    except (InvalidConfig, KeyError) as error:
+        return config_item.from_item(item)
+    except InvalidConfig as error:
         raise CommandError(
             f"the pushed configuration of {poll.slug!r} is unreadable: {error}"
         ) from None

@@ -1,0 +1,80 @@
+"""The attributes of every TextVote table's items (besides the keys, lambdas.shared.keys): the
+one place that names them, builds the aggregate item's counter names and reads them back.
+"""
+
+from __future__ import annotations
+
+from lambdas.shared.timestamps import minute_of
+
+# Vote item attributes.
+VOTE_POLL = "poll"
+VOTE_CATEGORY = "category"
+VOTE_MESSAGE_SID = "message_sid"
+VOTE_RECEIVED_AT = "received_at"  # lambdas.shared.timestamps.stored_time of its arrival
+VOTE_COUNTRY = "country"
+VOTE_STATE = "state"
+# On a changed vote: the MessageSids it replaced (the latest few), so a late Twilio retry of
+# an earlier message changes nothing, and a retry of the change gets the "changed" reply.
+VOTE_EARLIER_SIDS = "earlier_sids"
+# Epoch seconds after which DynamoDB's TTL deletes the vote (the template's TTL attribute).
+VOTE_EXPIRES_AT = "expires_at"
+# Set by a purge just before it deletes the vote: such a deletion leaves the totals alone.
+VOTE_PURGED = "purged"
+# Who DynamoDB names as the deleter of an item whose TTL expired (a stream record's
+# userIdentity.principalId).
+TTL_DELETER = "dynamodb.amazonaws.com"
+
+# Aggregate item attributes: flat, so an `ADD` creates a counter on first use and no item ever
+# needs initialising before the first vote (nested maps would).
+AGGREGATE_TOTAL = "total"
+AGGREGATE_UPDATED_AT = "updated_at"  # stored_time of the tally's last write
+# When the poll's votes were purged (stored_time): the totals are final from then on.
+AGGREGATE_PURGED_AT = "purged_at"
+COUNT_PREFIX = "n:"
+MINUTE_PREFIX = "m:"  # + "YYYY-MM-DDTHH:MM" (UTC) the votes were received in
+REGION_PREFIX = "r:"  # + "US-CA", "GB", or "" when Twilio reported no origin
+WATERMARK_PREFIX = "wm:"
+
+# Config item attributes (lambdas.shared.config_item builds and reads the item).
+CONFIG_DOCUMENT = "doc"
+CONFIG_VERSION = "version"
+
+
+def count_attribute(category_code: str) -> str:
+    return COUNT_PREFIX + category_code
+
+
+def minute_attribute(received_at: str) -> str:
+    """ "2026-11-26T20:25:01.123Z" -> "m:2026-11-26T20:25"."""
+    return MINUTE_PREFIX + minute_of(received_at)
+
+
+def region_attribute(country: str, state: str) -> str:
+    return REGION_PREFIX + (f"{country}-{state}" if country and state else country)
+
+
+def watermark_attribute(shard: str) -> str:
+    return WATERMARK_PREFIX + shard
+
+
+def _prefixed(item: dict[str, dict[str, str]], prefix: str) -> dict[str, int]:
+    return {
+        name[len(prefix) :]: int(value["N"])
+        for name, value in item.items()
+        if name.startswith(prefix)
+    }
+
+
+def counts_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
+    """Category code -> votes, from a low-level (boto3 client) aggregate item."""
+    return _prefixed(item, COUNT_PREFIX)
+
+
+def timeline_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
+    """ "YYYY-MM-DDTHH:MM" (UTC) -> votes received in that minute that still count."""
+    return dict(sorted(_prefixed(item, MINUTE_PREFIX).items()))
+
+
+def regions_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
+    """ "US-CA" / "GB" / "" (unknown) -> votes."""
+    return _prefixed(item, REGION_PREFIX)

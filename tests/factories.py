@@ -1,0 +1,300 @@
+"""Builders the tests share: poll configs and votes in DynamoDB, Twilio-signed webhook events,
+and the portal's organisers, polls and form POSTs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import boto3
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from deploy.local.api_gateway import http_api_event
+from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN
+from lambdas.shared import attributes, config_item, keys
+from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
+from lambdas.shared.counting import UncountableVote, aggregate_counters, vote_counters
+from lambdas.shared.timestamps import stored_time
+from loadgen.twilio_webhook import twilio_params
+from polls.models import REPLY_FIELDS, Category, Poll
+from polls.organisers import ensure_organisers_group
+from polls.services.config_push import push_config
+
+WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"
+POLLS_URL = "/admin/polls/poll/"
+
+# A category for make_poll: (code, label), or Category's fields by name.
+CategorySpec = tuple[str, str] | Mapping[str, Any]
+
+
+def dynamodb() -> Any:
+    return boto3.client("dynamodb")
+
+
+def demo_poll(**changes: Any) -> PollConfig:
+    """The configuration the functions read for the open poll "demo" (A Apples, B Bananas,
+    C Cherries) on the demo number, with `changes`."""
+    fields: dict[str, Any] = {
+        "poll_id": "demo",
+        "number": DEMO_NUMBER,
+        "question": "Which talk opens the conference?",
+        "status": PollStatus.OPEN,
+        "categories": (
+            CategoryConfig("A", "Apples", ("red",)),
+            CategoryConfig("B", "Bananas"),
+            CategoryConfig("C", "Cherries"),
+        ),
+        "version": 1,
+    }
+    fields.update(changes)
+    return PollConfig(**fields)
+
+
+def put_poll(poll: PollConfig) -> None:
+    dynamodb().put_item(TableName=os.environ["CONFIG_TABLE"], Item=config_item.to_item(poll))
+
+
+def pushed_config(number: str, slug: str) -> PollConfig | None:
+    item = (
+        boto3.client("dynamodb")
+        .get_item(TableName=settings.CONFIG_TABLE, Key=keys.config_key(number, slug))
+        .get("Item")
+    )
+    return config_item.from_item(item) if item else None
+
+
+def signed_event(
+    params: dict[str, str],
+    url: str = WEBHOOK_URL,
+    token: str = DEV_TWILIO_AUTH_TOKEN,
+    signature: str | None = None,
+) -> dict[str, Any]:
+    """The payload 2.0 event API Gateway sends for Twilio's POST of `params` to `url`."""
+    parsed = urllib.parse.urlsplit(url)
+    headers = {
+        "Host": parsed.netloc,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": signature
+        if signature is not None
+        else RequestValidator(token).compute_signature(url, params),
+        "X-Forwarded-Proto": parsed.scheme,
+    }
+    body = urllib.parse.urlencode(params).encode()
+    return http_api_event("POST", parsed.path, parsed.query, headers, body, "54.0.0.1", "POST /sms")
+
+
+def sms(body: str, sender: str = "+15551230001", **extra: Any) -> dict[str, str]:
+    return twilio_params(body, sender, **extra)
+
+
+def vote_items(poll_id: str = "demo") -> list[dict[str, Any]]:
+    items = []
+    for partition in keys.vote_partitions(poll_id):
+        items += dynamodb().query(
+            TableName=os.environ["VOTES_TABLE"],
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": partition}},
+        )["Items"]
+    return items
+
+
+def aggregate(poll_id: str = "demo") -> dict[str, Any]:
+    return (
+        dynamodb()
+        .get_item(
+            TableName=os.environ["AGGREGATES_TABLE"],
+            Key=keys.aggregate_key(poll_id),
+            ConsistentRead=True,
+        )
+        .get("Item", {})
+    )
+
+
+def counted_from_votes(poll_id: str = "demo") -> dict[str, int]:
+    """What a count of the votes table gives, with the tally's own counting rule."""
+    totals: Counter[str] = Counter()
+    for item in vote_items(poll_id):
+        with contextlib.suppress(UncountableVote):
+            totals.update(vote_counters(item))
+    return {name: n for name, n in totals.items() if n}
+
+
+def assert_totals_equal_votes(poll_id: str = "demo") -> None:
+    stored = {name: n for name, n in aggregate_counters(aggregate(poll_id)).items() if n}
+    assert stored == counted_from_votes(poll_id)
+
+
+def write_totals(slug: str, votes: dict[str, int], regions: dict[str, int] | None = None) -> None:
+    """Add to the poll's aggregate item as the tally would: per category, region and total."""
+    totals = {attributes.count_attribute(code): n for code, n in votes.items()}
+    totals.update({attributes.REGION_PREFIX + region: n for region, n in (regions or {}).items()})
+    totals[attributes.AGGREGATE_TOTAL] = sum(votes.values())
+    names = {f"#c{i}": name for i, name in enumerate(totals)}
+    values = {f":c{i}": {"N": str(n)} for i, n in enumerate(totals.values())}
+    boto3.client("dynamodb").update_item(
+        TableName=os.environ["AGGREGATES_TABLE"],
+        Key=keys.aggregate_key(slug),
+        UpdateExpression="ADD "
+        + ", ".join(f"#c{i} :c{i}" for i in range(len(totals)))
+        + " SET #updated = :updated",
+        ExpressionAttributeNames={**names, "#updated": attributes.AGGREGATE_UPDATED_AT},
+        ExpressionAttributeValues={**values, ":updated": {"S": "2030-01-01T09:00:05.123Z"}},
+    )
+
+
+def failure_queue_messages() -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    messages = []
+    while True:
+        response = sqs.receive_message(
+            QueueUrl=os.environ["FAILURE_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        if not response.get("Messages"):
+            return messages
+        messages += [json.loads(message["Body"]) for message in response["Messages"]]
+
+
+def organiser(username: str, password: str | None = None) -> User:
+    user = User.objects.create(username=username, is_staff=True)
+    if password:
+        user.set_password(password)
+        user.save()
+    user.groups.add(ensure_organisers_group())
+    return user
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def make_poll(
+    owner: User | None = None,
+    slug: str = "lunch",
+    question: str = "Best fruit?",
+    categories: Iterable[CategorySpec] = (("A", "Apples"),),
+    push: bool = False,
+    **fields: Any,
+) -> Poll:
+    """A portal poll on the demo number with `fields`, owned by `owner` (by default the user
+    "owner", made on first use). Its categories take the order they are given in unless one
+    names its own `order`. With `push`, its configuration is pushed to DynamoDB."""
+    if owner is None:
+        owner, _ = User.objects.get_or_create(username="owner")
+    poll = Poll.objects.create(
+        owner=owner, slug=slug, question=question, **{"number": DEMO_NUMBER, **fields}
+    )
+    for order, category in enumerate(categories):
+        named = (
+            dict(zip(("code", "label"), category, strict=True))
+            if isinstance(category, tuple)
+            else dict(category)
+        )
+        Category.objects.create(poll=poll, **{"order": order, **named})
+    if push:
+        push_config(poll)
+    return poll
+
+
+def change_url(poll: Poll, view: str = "change") -> str:
+    return f"{POLLS_URL}{poll.pk}/{view}/"
+
+
+def add_form(*categories: tuple[str, str, str], **fields: str) -> dict[str, Any]:
+    """The POST of the poll add page with one inline row per (code, label, aliases)."""
+    data: dict[str, Any] = {
+        "question": "Best fruit?",
+        "slug": "fruit",
+        "number": DEMO_NUMBER,
+        "keyword": "",
+        "status": PollStatus.OPEN.value,
+        "opens_at_0": "",
+        "opens_at_1": "",
+        "closes_at_0": "",
+        "closes_at_1": "",
+        "confirm_votes": "on",
+        "retention_days": "",
+        **dict.fromkeys(REPLY_FIELDS.values(), ""),
+        "categories-TOTAL_FORMS": str(len(categories)),
+        "categories-INITIAL_FORMS": "0",
+        "categories-MIN_NUM_FORMS": "0",
+        "categories-MAX_NUM_FORMS": "1000",
+    }
+    for index, (code, label, aliases) in enumerate(categories):
+        data.update(
+            {
+                f"categories-{index}-code": code,
+                f"categories-{index}-label": label,
+                f"categories-{index}-aliases": aliases,
+                f"categories-{index}-colour": "#3b82f6",
+                f"categories-{index}-order": str(index),
+            }
+        )
+    data.update(fields)
+    return data
+
+
+def change_form(poll: Poll, **fields: str) -> dict[str, Any]:
+    """The POST of the poll's change page as it stands, with `fields` changed (categories
+    are rows categories-<i>-...; add "categories-<i>-DELETE": "on" to delete one)."""
+    categories = list(poll.categories.all())
+    data: dict[str, Any] = {
+        "question": poll.question,
+        "number": poll.number,
+        "keyword": poll.keyword,
+        "status": poll.status,
+        "opens_at_0": "",
+        "opens_at_1": "",
+        "closes_at_0": "",
+        "closes_at_1": "",
+        "confirm_votes": "on" if poll.confirm_votes else "",
+        "retention_days": "" if poll.retention_days is None else str(poll.retention_days),
+        **{field: getattr(poll, field) for field in REPLY_FIELDS.values()},
+        "categories-TOTAL_FORMS": str(len(categories)),
+        "categories-INITIAL_FORMS": str(len(categories)),
+        "categories-MIN_NUM_FORMS": "0",
+        "categories-MAX_NUM_FORMS": "1000",
+    }
+    for index, category in enumerate(categories):
+        data.update(
+            {
+                f"categories-{index}-id": str(category.pk),
+                f"categories-{index}-poll": str(poll.pk),
+                f"categories-{index}-code": category.code,
+                f"categories-{index}-label": category.label,
+                f"categories-{index}-aliases": category.aliases,
+                f"categories-{index}-colour": category.colour,
+                f"categories-{index}-order": str(category.order),
+            }
+        )
+    data.update(fields)
+    return data
+
+
+def page_messages(response: Any) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def a_while_ago(poll: Poll) -> None:
+    """As if the poll closed, and the tally last wrote, two minutes ago."""
+    earlier = timezone.now() - timedelta(minutes=2)
+    Poll.objects.filter(pk=poll.pk).update(closes_at=earlier)
+    poll.refresh_from_db()
+    boto3.client("dynamodb").update_item(
+        TableName=settings.AGGREGATES_TABLE,
+        Key=keys.aggregate_key(poll.slug),
+        UpdateExpression="SET #updated = :earlier",
+        ExpressionAttributeNames={"#updated": attributes.AGGREGATE_UPDATED_AT},
+        ExpressionAttributeValues={":earlier": {"S": stored_time(earlier)}},
+    )
