@@ -1,17 +1,57 @@
 # Two commands on a fresh machine: `make run` and `make test`. Both set up what they need.
-PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
+# .venv runs the Lambda runtime's Python (the template's Runtime, python3.12): a working
+# python3.12 on PATH, else pyenv's (its shim is on PATH but fails unless 3.12 is selected), else
+# python3, with a note. `make VENV_PYTHON=python3.13` picks another; an existing .venv is kept.
+RUNTIME_PYTHON := $(shell sed -n 's/^ *Runtime: python\([0-9.]*\).*/\1/p' deploy/template.yaml \
+	| head -n 1)
+VENV_PYTHON ?=
+FIND_PYTHON = \
+	if [ -n "$(VENV_PYTHON)" ]; then echo "$(VENV_PYTHON)"; \
+	elif python$(RUNTIME_PYTHON) -c 'import sys' >/dev/null 2>&1; then echo python$(RUNTIME_PYTHON); \
+	else \
+	  found=; \
+	  if command -v pyenv >/dev/null 2>&1; then \
+	    for candidate in "$$(pyenv root)"/versions/$(RUNTIME_PYTHON)*/bin/python$(RUNTIME_PYTHON); do \
+	      "$$candidate" -c 'import sys' >/dev/null 2>&1 && found="$$candidate"; \
+	    done; \
+	  fi; \
+	  echo "$${found:-python3}"; \
+	fi
+PYTHON_VERSION = -c 'import sys; print("%d.%d" % sys.version_info[:2])'
+
+# The locks (README: "Upgrading dependencies"). uv keeps the pins a lock already has:
+# `make lock LOCK_UPGRADE=--upgrade` takes the newest versions requirements*.txt allow, and
+# LOCK_UPGRADE="--upgrade-package twilio" one package's. The dev lock is universal (any OS, every
+# Python from requires-python on); the portal's and each function's take the dev lock's versions,
+# so what is deployed is what the tests ran; a function's is resolved for Lambda's platform.
+LOCK_UPGRADE ?=
+MIN_PYTHON := $(shell sed -n 's/^requires-python = ">=\([0-9.]*\)"/\1/p' pyproject.toml)
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes \
+	--custom-compile-command "make lock" $(LOCK_UPGRADE)
+
 DASHBOARD := polls/dashboard
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test load-test lint format clean dashboard dashboard-check bench
+.PHONY: run test load-test lint lock format clean dashboard dashboard-check bench
 
-$(INSTALLED): requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+$(INSTALLED): requirements-dev.lock
+	@if [ ! -x $(PY) ]; then \
+	  python="$$($(FIND_PYTHON))"; \
+	  echo "$$python -m venv $(VENV)   # Python $$("$$python" $(PYTHON_VERSION))"; \
+	  "$$python" -m venv $(VENV) || exit 1; \
+	fi
+	@version="$$($(PY) $(PYTHON_VERSION))"; \
+	if [ "$$version" != "$(RUNTIME_PYTHON)" ]; then \
+	  echo "NOTE: $(VENV) runs Python $$version, not the Lambda runtime's $(RUNTIME_PYTHON) (no" \
+	    "working python$(RUNTIME_PYTHON) was found, or VENV_PYTHON chose another): the tests run" \
+	    "on $$version and deploys ship no byte code. With Python $(RUNTIME_PYTHON) installed," \
+	    "'make clean' and make again."; \
+	fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	touch $(INSTALLED)
 
 ## Start the whole system on this machine (emulator, webhook, stream poller, portal).
@@ -45,9 +85,26 @@ bench: $(INSTALLED)
 	$(PY) -m bench.end_to_end
 	$(PY) -m bench.cost_model
 
+## Lint: ruff, the format check, mypy (pyproject.toml: strict on lambdas/), and that the models
+## need no migration that is not written yet.
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) manage.py makemigrations --check --dry-run
+
+## Compile requirements*.txt and lambdas/*/requirements.txt into their locks, with hashes.
+lock: $(INSTALLED)
+	$(UV_COMPILE) --universal --python-version $(MIN_PYTHON) \
+	  requirements-dev.txt -o requirements-dev.lock
+	$(UV_COMPILE) --universal --python-version $(MIN_PYTHON) -c requirements-dev.lock \
+	  requirements.txt -o requirements.lock
+	@platform="$$($(PY) -c 'from deploy.aws.packaging import LAMBDA_ARM64 as p; print(*p.lock_arguments)')" \
+	  && for requirements in lambdas/*/requirements.txt; do \
+	    lock="$${requirements%.txt}.lock"; \
+	    echo "$$requirements -> $$lock, for $$platform (and the dev lock's versions)"; \
+	    $(UV_COMPILE) $$platform -c requirements-dev.lock "$$requirements" -o "$$lock" || exit 1; \
+	  done
 
 $(DASHBOARD)/node_modules/.package-lock.json: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
 	cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error
@@ -68,4 +125,4 @@ format: $(INSTALLED)
 	$(PY) -m ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

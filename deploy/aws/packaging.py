@@ -2,13 +2,17 @@
 code and dependencies, so its content hash names it and an unchanged function is not redeployed.
 
 A package holds `lambdas/__init__.py`, the shared contract `lambdas/shared/`, the function's own
-package `lambdas/<function>/` and what its `requirements.txt` installs. boto3 is not installed:
-the Lambda runtime provides it.
+package `lambdas/<function>/` and what its `requirements.lock` pins (compiled from its
+`requirements.txt` by `make lock`, installed with `--require-hashes`, so a deploy ships exactly
+the versions the tests ran), each module with its byte code for the runtime's Python. boto3 is
+not installed: the Lambda runtime provides it.
 """
 
 from __future__ import annotations
 
+import compileall
 import hashlib
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -29,18 +33,24 @@ _FILE_MODE = 0o100644 << 16  # a regular file, readable by the runtime's user
 
 @dataclass(frozen=True)
 class Platform:
-    """What the dependencies are installed for: pip's platform arguments."""
+    """What a package is built for: pip's platform arguments, `uv pip compile`'s for the locks
+    (`make lock` reads them), and the Python whose byte code the package ships (None: none)."""
 
     name: str
     pip_arguments: tuple[str, ...]
+    lock_arguments: tuple[str, ...] = ()
+    python_version: str | None = None
 
 
 # The python3.12 runtime on arm64 runs Amazon Linux 2023 (glibc 2.34): any manylinux wheel up to
 # that glibc works. pip does not widen an aarch64 --platform to older or newer glibc tags by
 # itself, so each is listed.
+LAMBDA_PYTHON = "3.12"
 LAMBDA_GLIBC_MINOR = 34
+# Where Lambda unpacks a package: the file names byte code and tracebacks show.
+LAMBDA_TASK_ROOT = "/var/task"
 LAMBDA_ARM64 = Platform(
-    "Lambda python3.12 arm64",
+    f"Lambda python{LAMBDA_PYTHON} arm64",
     (
         "--platform",
         "manylinux2014_aarch64",
@@ -51,10 +61,19 @@ LAMBDA_ARM64 = Platform(
         ),
         "--only-binary=:all:",
         "--python-version",
-        "3.12",
+        LAMBDA_PYTHON,
         "--implementation",
         "cp",
     ),
+    lock_arguments=(
+        "--python-platform",
+        f"aarch64-manylinux_2_{LAMBDA_GLIBC_MINOR}",
+        "--python-version",
+        LAMBDA_PYTHON,
+        "--only-binary",
+        ":all:",
+    ),
+    python_version=LAMBDA_PYTHON,
 )
 # This machine's interpreter: for running a package here (the package tests).
 LOCAL = Platform("this machine", ())
@@ -67,6 +86,8 @@ class Package:
     function: str
     path: Path
     sha256: str
+    # Why the package ships no byte code for its runtime ("" when it does, or needs none).
+    byte_code_skipped: str = ""
 
     @property
     def key(self) -> str:
@@ -84,15 +105,18 @@ def functions() -> list[str]:
 
 
 def requirements(requirements_file: Path) -> list[str]:
-    """The requirement lines of a requirements.txt (comments and blanks dropped)."""
+    """The requirements of a requirements.txt or of a lock (comments, blanks and hashes
+    dropped)."""
     if not requirements_file.exists():
         return []
-    lines = (line.split("#", 1)[0].strip() for line in requirements_file.read_text().splitlines())
+    text = requirements_file.read_text().replace("\\\n", " ")  # a lock's continued lines
+    lines = (line.split("#", 1)[0].split(" --hash=", 1)[0].strip() for line in text.splitlines())
     return [line for line in lines if line]
 
 
 def pip_install(requirements_file: Path, target: Path, platform: Platform) -> None:
-    """Install a function's requirements into `target` for `platform` with this Python's pip."""
+    """Install a function's lock into `target` for `platform` with this Python's pip: every
+    package pinned, and refused unless its file has a hash the lock lists."""
     if not requirements(requirements_file):
         return
     command = [
@@ -103,7 +127,8 @@ def pip_install(requirements_file: Path, target: Path, platform: Platform) -> No
         "--quiet",
         "--disable-pip-version-check",
         "--no-input",
-        # .pyc files embed timestamps; the runtime compiles what it imports anyway.
+        "--require-hashes",
+        # pip's byte code would be this Python's, with timestamps: compile_byte_code makes it.
         "--no-compile",
         "--target",
         str(target),
@@ -137,17 +162,47 @@ def build_package(
     staging = build_dir / function
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    install(source / "requirements.txt", staging, platform)
+    install(source / "requirements.lock", staging, platform)
     _copy_sources(staging / "lambdas", function)
+    skipped = compile_byte_code(staging, platform.python_version) if platform.python_version else ""
     archive = build_dir / f"{function}.zip"
     write_zip(staging, archive)
-    return Package(function, archive, hashlib.sha256(archive.read_bytes()).hexdigest())
+    return Package(function, archive, hashlib.sha256(archive.read_bytes()).hexdigest(), skipped)
+
+
+def compile_byte_code(directory: Path, python_version: str) -> str:
+    """Compile every module under `directory` for Python `python_version`; "" once done, or why
+    it was not.
+
+    Lambda's /var/task is read-only: without byte code in the package, every cold start compiles
+    what it imports (about a third of the ingest's cold import: bench.package). Python ignores byte
+    code of another minor version, so only that version's interpreter can make it. The byte code
+    is checked against nothing (unchecked-hash: the package never changes once built) and names
+    its source under /var/task, so it holds no time and no build path, and the same sources give
+    the same bytes.
+    """
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if running != python_version:
+        return (
+            f"no byte code: this is Python {running} and the runtime's is {python_version}, "
+            f"whose byte code only Python {python_version} makes (rebuild .venv with it: README)"
+        )
+    compiled = compileall.compile_dir(
+        directory,
+        quiet=1,
+        stripdir=str(directory),
+        prependdir=LAMBDA_TASK_ROOT,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    if not compiled:
+        raise DeployError(f"could not compile the modules under {directory} to byte code")
+    return ""
 
 
 def _copy_sources(target: Path, function: str) -> None:
     target.mkdir(exist_ok=True)
     shutil.copy2(LAMBDAS / "__init__.py", target / "__init__.py")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "requirements.lock")
     for package in (SHARED, function):
         shutil.copytree(LAMBDAS / package, target / package, ignore=ignore)
 
@@ -167,7 +222,7 @@ def write_zip(directory: Path, archive: Path) -> None:
 def _files(directory: Path) -> Iterator[Path]:
     for path in sorted(directory.rglob("*"), key=lambda p: p.relative_to(directory).as_posix()):
         parts = path.relative_to(directory).parts
-        if not path.is_file() or path.suffix == ".pyc" or "__pycache__" in parts:
+        if not path.is_file():
             continue
         if parts[0] == "bin":  # pip's console scripts, with this machine's interpreter path
             continue
