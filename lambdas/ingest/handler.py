@@ -4,7 +4,7 @@
 `answer_webhook` takes the event and the time; everything else it reads from module state,
 made at import from the environment so that a warm container reuses it: `dynamodb` and
 `VOTES_TABLE` (where votes are written), `config` (the pushed poll documents, cached),
-`secret_parameters` with `TWILIO_AUTH_TOKEN_PARAMETER` and `VOTER_HASH_KEY_PARAMETER` (the
+`secret_cache` with `TWILIO_AUTH_TOKEN_PARAMETER` and `VOTER_HASH_KEY_PARAMETER` (the
 SSM secrets, cached), `PUBLIC_WEBHOOK_URL` (the URL Twilio signs), `logger` and `metrics`.
 Tests replace these attributes and call `handler`; `reset_container_state` empties the caches.
 """
@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from lambdas.ingest.config_cache import ConfigCache
-from lambdas.ingest.secret_parameters import SecretParameters
+from lambdas.ingest.secret_cache import SecretCache
 from lambdas.ingest.twilio_request import (
     Rejected,
     TwilioMessage,
@@ -52,7 +52,7 @@ config = ConfigCache(
     env.required(resource_names.CONFIG_TABLE.variable),
     ttl_seconds=env.number("CONFIG_CACHE_SECONDS", 5.0),
 )
-secret_parameters = SecretParameters(ssm)
+secret_cache = SecretCache(ssm)
 
 _REPLY_FOR_STATE = {
     VotingState.DRAFT: Reply.NOT_OPEN_YET,
@@ -70,7 +70,7 @@ _REPLY_FOR_RESULT = {
 def reset_container_state() -> None:
     """Forget cached config and secrets, as a new container would."""
     config.clear()
-    secret_parameters.clear()
+    secret_cache.clear()
 
 
 @metrics.log_metrics
@@ -85,7 +85,7 @@ def answer_webhook(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     try:
         try:
             params = read_form(event)
-            auth_token = secret_parameters.get(TWILIO_AUTH_TOKEN_PARAMETER)
+            auth_token = secret_cache.get(TWILIO_AUTH_TOKEN_PARAMETER)
             verify_signature(event, params, auth_token, webhook_url(event, PUBLIC_WEBHOOK_URL))
             message = message_from(params)
         except Rejected as rejected:
@@ -129,7 +129,7 @@ def answer(message: TwilioMessage, received_at: datetime, now: datetime) -> str 
 def _record(
     poll: PollConfig, message: TwilioMessage, code: str, received_at: datetime
 ) -> str | None:
-    secret = secret_parameters.get(VOTER_HASH_KEY_PARAMETER).encode()
+    secret = secret_cache.get(VOTER_HASH_KEY_PARAMETER).encode()
     ballot = Ballot(
         poll_id=poll.poll_id,
         voter_key=voter_key(secret, poll.poll_id, message.sender, poll.voter_key_version),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class SecretParameters:
+class SecretCache:
     def __init__(self, ssm: Any) -> None:
         self._ssm = ssm
         self._values: dict[str, str] = {}
