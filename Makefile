@@ -33,6 +33,10 @@ MIN_PYTHON := $(shell sed -n 's/^requires-python = ">=\([0-9.]*\)"/\1/p' pyproje
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes \
 	--custom-compile-command "make lock" $(LOCK_UPGRADE)
 
+# checkov (`make lint`) in a venv of its own: it pins packages the project uses to old versions.
+CHECKOV_VENV := $(VENV)/tools/checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
+
 DASHBOARD := polls/dashboard
 CHROMIUM := /usr/bin/chromium
 
@@ -85,13 +89,23 @@ bench: $(INSTALLED)
 	$(PY) -m bench.end_to_end
 	$(PY) -m bench.cost_model
 
-## Lint: ruff, the format check, mypy (pyproject.toml: strict on lambdas/), and that the models
-## need no migration that is not written yet.
-lint: $(INSTALLED)
+## Lint: ruff, the format check, mypy (pyproject.toml: strict on lambdas/), that the models
+## need no migration that is not written yet, and checkov over the template (0 failed checks;
+## a check that does not fit is skipped in the template, with its reason). checkov runs
+## offline: no guideline download (BC_SKIP_MAPPING, --skip-download), no platform upload.
+lint: $(INSTALLED) $(CHECKOV_INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) manage.py makemigrations --check --dry-run
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --file deploy/template.yaml \
+	  --framework cloudformation --quiet --compact --skip-download
+
+$(CHECKOV_INSTALLED): requirements-checkov.lock $(INSTALLED)
+	@[ -x $(CHECKOV_VENV)/bin/python ] || $(PY) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+	  -r requirements-checkov.lock
+	touch $@
 
 ## Compile requirements*.txt and lambdas/*/requirements.txt into their locks, with hashes.
 lock: $(INSTALLED)
@@ -99,6 +113,8 @@ lock: $(INSTALLED)
 	  requirements-dev.txt -o requirements-dev.lock
 	$(UV_COMPILE) --universal --python-version $(MIN_PYTHON) -c requirements-dev.lock \
 	  requirements.txt -o requirements.lock
+	$(UV_COMPILE) --universal --python-version $(MIN_PYTHON) \
+	  requirements-checkov.txt -o requirements-checkov.lock
 	@platform="$$($(PY) -c 'from deploy.aws.packaging import LAMBDA_ARM64 as p; print(*p.lock_arguments)')" \
 	  && for requirements in lambdas/*/requirements.txt; do \
 	    lock="$${requirements%.txt}.lock"; \

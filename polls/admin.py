@@ -17,6 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -29,13 +30,14 @@ from django.utils.safestring import SafeString
 
 from lambdas.shared.config_doc import PollStatus, VotingState
 from polls import admin_actions
-from polls.forms import CategoryForm, CategoryFormSet
-from polls.models import REPLY_FIELDS, Category, Poll
+from polls.forms import CategoryForm, CategoryFormSet, PollForm
+from polls.models import REPLY_FIELDS, Category, PhoneNumber, Poll
 from polls.organisers import polls_of
 from polls.services import lifecycle
 from polls.services.config_push import has_unpushed_changes
 from polls.services.dashboard import public_url
 from polls.services.results import ResultsError, read_results, read_totals, results_document
+from polls.services.twilio_numbers import TwilioError, sync_phone_numbers
 
 PLACEHOLDER_HELP = (
     "Blank fields send the default text. Placeholders: {label} and {code} (the vote's "
@@ -69,6 +71,7 @@ class CategoryInline(admin.TabularInline):
 
 @admin.register(Poll)
 class PollAdmin(admin.ModelAdmin):
+    form = PollForm
     inlines = [CategoryInline]
     list_display = (
         "question",
@@ -116,6 +119,16 @@ class PollAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Poll | None = None) -> bool:
         return super().has_delete_permission(request, obj) and self._may_touch(request, obj)
+
+    def get_form(
+        self, request: HttpRequest, obj: Poll | None = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm]:
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None and not request.user.is_superuser:
+            # The admin serves signed-in staff only, with this admin's form.
+            assert isinstance(request.user, User) and issubclass(form, PollForm)
+            return form.owned_by(request.user)  # see save_model
+        return form
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
@@ -353,6 +366,9 @@ class PollAdmin(admin.ModelAdmin):
         try:
             return super().delete_view(request, object_id, extra_context)
         except DeletionRefused as refusal:  # raised inside the view's transaction: rolled back
+            if refusal.started_at is not None:
+                # Steps done in AWS stay done: keep the mark the rollback undid.
+                Poll.objects.filter(pk=object_id).update(deletion_started_at=refusal.started_at)
             self.message_user(request, str(refusal), messages.ERROR)
             return redirect("admin:polls_poll_change", object_id)
 
@@ -361,6 +377,10 @@ class PollAdmin(admin.ModelAdmin):
         into a message after the view's transaction (its log entry) is rolled back."""
         try:
             deleted = lifecycle.delete_poll(obj)
+        except lifecycle.DeletionUnfinished as error:
+            raise DeletionRefused(
+                f"“{obj}” is not fully deleted: {error}.", error.started_at
+            ) from None
         except lifecycle.LifecycleError as error:
             raise DeletionRefused(f"“{obj}” was not deleted: {error}.") from None
         if deleted.erased_votes:
@@ -376,8 +396,84 @@ class PollAdmin(admin.ModelAdmin):
             )
 
 
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(admin.ModelAdmin):
+    """The Twilio account's numbers and the organiser each belongs to: superusers only.
+
+    "Sync numbers from Twilio" lists them from the account; a superuser then picks each one's
+    owner, whose polls alone may use it (models.may_use_number).
+    """
+
+    list_display = ("number", "owner", "twilio_sid")
+    list_filter = ("owner",)
+    search_fields = ("number",)
+    fields = ("number", "owner", "twilio_sid")
+    readonly_fields = ("twilio_sid",)
+    change_list_template = "admin/polls/phonenumber/change_list.html"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: PhoneNumber | None = None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: PhoneNumber | None = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: PhoneNumber | None = None) -> bool:
+        return request.user.is_superuser
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            kwargs["queryset"] = User.objects.filter(is_staff=True, is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_urls(self) -> list[URLPattern]:
+        sync = path(
+            "sync/", self.admin_site.admin_view(self.sync_view), name="polls_phonenumber_sync"
+        )
+        return [sync, *super().get_urls()]
+
+    def sync_view(self, request: HttpRequest) -> HttpResponse:
+        """The "Sync numbers from Twilio" button: twilio_numbers.sync_phone_numbers."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        try:
+            synced = sync_phone_numbers()
+        except TwilioError as error:
+            self.message_user(
+                request, f"The numbers were not synced from Twilio: {error}.", messages.ERROR
+            )
+            return redirect("admin:polls_phonenumber_changelist")
+        added = ", ".join(synced.added) or "none"
+        self.message_user(
+            request,
+            f"Synced the numbers of the Twilio account. New: {added}; new SIDs: "
+            f"{len(synced.updated)}. Assign each new number to its organiser.",
+            messages.SUCCESS,
+        )
+        if synced.missing:
+            self.message_user(
+                request,
+                f"No longer in the Twilio account: {', '.join(synced.missing)}. Polls cannot "
+                "be configured there; delete a number once no poll uses it.",
+                messages.WARNING,
+            )
+        return redirect("admin:polls_phonenumber_changelist")
+
+
 class DeletionRefused(Exception):
-    """A deletion lifecycle.delete_poll refused, worded for the organiser."""
+    """A deletion lifecycle.delete_poll refused, worded for the organiser; `started_at` when
+    it stopped half-way (lifecycle.DeletionUnfinished)."""
+
+    def __init__(self, message: str, started_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.started_at = started_at
 
 
 def _when(moment: datetime | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.forms import BaseInlineFormSet, ModelForm, TextInput, ValidationError
 from django.utils import timezone
 
@@ -13,6 +14,23 @@ from polls.models import Category
 from polls.services.lifecycle import MIN_CATEGORIES_TO_OPEN
 from polls.services.results import ResultsError, read_votes_per_category
 from polls.validation import find_clashes, split_aliases
+
+
+class PollForm(ModelForm):
+    """A poll's own fields. A new poll of an organiser (whose form has no owner field) is
+    theirs before it is validated, so the model's checks (may_use_number) know whose it is."""
+
+    new_poll_owner: AbstractBaseUser | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.owner_id is None and self.new_poll_owner is not None:
+            self.instance.owner = self.new_poll_owner
+
+    @classmethod
+    def owned_by(cls, owner: AbstractBaseUser) -> type[PollForm]:
+        """This form (or a form the admin built from it) for new polls of `owner`."""
+        return type(cls.__name__, (cls,), {"new_poll_owner": owner})
 
 
 class CategoryForm(ModelForm):
@@ -38,11 +56,11 @@ class CategoryFormSet(BaseInlineFormSet):
         ]
         for clash in find_clashes(rows, keyword=self.instance.keyword):
             forms[clash.row].add_error(clash.field, clash.message)
-        if self.instance.status == PollStatus.OPEN:
-            for form, (code, aliases) in zip(forms, rows, strict=True):
-                clash = self.instance.routing_clash(spellings=(code, *aliases))
-                if clash:
-                    form.add_error("code", clash)
+        # Whatever the poll's status: a closed poll's choices still route texts.
+        for form, (code, aliases) in zip(forms, rows, strict=True):
+            clash = self.instance.routing_clash(spellings=(code, *aliases))
+            if clash:
+                form.add_error("code", clash)
         errors = self._votes_kept()
         if self.instance.status == PollStatus.OPEN and len(forms) < MIN_CATEGORIES_TO_OPEN:
             errors.append(

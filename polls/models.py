@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
-from lambdas.shared.parsing import normalise
 from lambdas.shared.replies import DEFAULT_REPLIES, MAX_REPLY_CHARS, Reply
 from polls.validation import (
+    Routing,
+    keyword_clash,
+    spelling_clash,
     split_aliases,
     validate_aliases,
     validate_code,
@@ -38,6 +42,49 @@ def _reply_field(reply: Reply) -> models.TextField:
         blank=True,
         max_length=MAX_REPLY_CHARS,
         help_text=f"Blank sends the default: “{DEFAULT_REPLIES[reply]}”",
+    )
+
+
+class PhoneNumber(models.Model):
+    """A number of the Twilio account, and the organiser it belongs to.
+
+    A superuser lists the account's numbers ("Sync numbers from Twilio") and assigns each to
+    an organiser; an organiser creates polls on, and configures, only their own numbers
+    (may_use_number), so nobody can take over the number another organiser's show runs on.
+    """
+
+    number = models.CharField(max_length=16, unique=True, validators=[validate_e164])
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="phone_numbers",
+        help_text="The organiser whose polls may use this number. Blank: nobody's yet.",
+    )
+    # Twilio's id of the number (its IncomingPhoneNumber SID), from the last sync.
+    twilio_sid = models.CharField(max_length=34, blank=True, editable=False)
+
+    class Meta:
+        ordering = ("number",)
+
+    def __str__(self) -> str:
+        return self.number
+
+
+def may_use_number(user: AbstractBaseUser, number: str) -> bool:
+    """Whether `user`'s polls may run on `number`: it is assigned to them, or they are a
+    superuser (who assigns numbers)."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return PhoneNumber.objects.filter(number=number, owner_id=user.pk).exists()
+
+
+def number_refusal(number: str) -> str:
+    """What an organiser reads when a number is not theirs (one clause, no full stop)."""
+    return (
+        f"{number} is not one of your Twilio numbers: ask an administrator to assign it to you "
+        "(Phone numbers, in the admin)"
     )
 
 
@@ -80,13 +127,18 @@ class Poll(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
-        help_text="Delete each vote this many days after it arrives; the totals stay. Blank "
-        "keeps the votes until they are purged (manage.py purge_votes).",
+        help_text="Delete the votes this many days after the poll closes (it then needs a "
+        "closing time); the totals stay. Blank keeps the votes until they are purged "
+        "(manage.py purge_votes).",
     )
+    # When its votes start to be removed (PollConfig.votes_expire_at): fixed by the first push
+    # that opens it with a retention period, brought forward by a purge, never moved later.
+    votes_expire_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     reply_confirmed = _reply_field(Reply.CONFIRMED)
     reply_already_voted = _reply_field(Reply.ALREADY_VOTED)
     reply_changed = _reply_field(Reply.CHANGED)
+    reply_change_limit = _reply_field(Reply.CHANGE_LIMIT)
     reply_help = _reply_field(Reply.HELP)
     reply_unknown = _reply_field(Reply.UNKNOWN)
     reply_too_long = _reply_field(Reply.TOO_LONG)
@@ -114,6 +166,9 @@ class Poll(models.Model):
     voter_key_version = models.PositiveSmallIntegerField(default=1, editable=False)
     # When the public results page was last uploaded; closing republishes a published page.
     dashboard_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When its deletion started (lifecycle.delete_poll): from then on it is never pushed again,
+    # and deleting it again finishes what a failed step left.
+    deletion_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -124,63 +179,77 @@ class Poll(models.Model):
         return self.question
 
     def clean(self) -> None:
+        if RetiredSlug.objects.filter(slug=self.slug).exists():
+            raise ValidationError(
+                {"slug": "A deleted poll had this slug; slugs are never reused. Choose another."}
+            )
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
             raise ValidationError({"closes_at": "The poll must close after it opens."})
-        self._check_number_sharing()
-        if self.status == PollStatus.OPEN and self.keyword:
-            clash = self.routing_clash(keyword=self.keyword)
+        if self.status == PollStatus.OPEN:
+            self._check_votes_can_be_taken()
+        # An organiser's new poll has its owner before validation (forms.PollForm).
+        if self.number and self.owner_id and not may_use_number(self.owner, self.number):
+            raise ValidationError({"number": f"{number_refusal(self.number)}."})
+        if self.number:
+            routing = Routing(self.keyword, (), self.status == PollStatus.OPEN)
+            clash = keyword_clash(self.number, routing, self._others_on_number())
             if clash:
                 raise ValidationError({"keyword": clash})
 
-    def routing_clash(self, keyword: str = "", spellings: Iterable[str] = ()) -> str:
-        """Why texts for another poll on this number would reach this one, or the other way
-        round, given this poll's keyword or its codes and aliases; "" when they would not.
+    def votes_expiry(self) -> datetime | None:
+        """When its votes start to be removed: as fixed (votes_expire_at), else, for an open
+        poll with a retention period, its closing time + that period."""
+        if self.votes_expire_at is not None:
+            return self.votes_expire_at
+        if self.status != PollStatus.OPEN or not self.retention_days or not self.closes_at:
+            return None
+        return self.closes_at + timedelta(days=self.retention_days)
 
-        The ingest picks a number's poll by the message's first word (parsing.select_poll):
-        a keyword that is the first word of a code or alias of a poll without a keyword
-        takes that poll's votes, whatever the status (closed polls stay configured).
-        """
-        first_words = {word for word in map(_first_word, spellings) if word}
-        wanted = normalise(keyword)
+    def _check_votes_can_be_taken(self) -> None:
+        """ValidationError unless an open poll could take votes without a voter whose vote was
+        removed (purged, or deleted by the TTL) voting again."""
+        removed = self.votes_expire_at
+        if removed is not None and removed <= timezone.now():
+            raise ValidationError(
+                f"Its votes were removed on {removed:%Y-%m-%d %H:%M} UTC (purged, or at the end "
+                "of its retention period): it cannot take votes again, or a voter whose vote "
+                "was removed could vote twice. Duplicate it to run it again."
+            )
+        # Not keyed on closes_at: the change form of a pushed poll shows it read-only.
+        if self.retention_days and self.closes_at is None:
+            raise ValidationError(
+                "A poll with a retention period needs a closing time: its votes are deleted "
+                "that many days after it closes."
+            )
+        if removed is not None and self.closes_at is not None and self.closes_at > removed:
+            raise ValidationError(
+                f"Its votes start to expire on {removed:%Y-%m-%d %H:%M} UTC: it cannot take "
+                "votes after that."
+            )
+
+    def routing_clash(self, spellings: Iterable[str]) -> str:
+        """Why a text for one of `spellings` (codes and aliases of this poll) would reach
+        another poll on this number (validation.spelling_clash); "" when none would."""
+        routing = Routing(self.keyword, tuple(spellings), self.status == PollStatus.OPEN)
+        return spelling_clash(self.number, routing, self._others_on_number())
+
+    def _others_on_number(self) -> list[Routing]:
+        """How the ingest routes the other polls on this number, whatever their status: all
+        of them but drafts never pushed (not in DynamoDB; their own push checks them)."""
         others = (
             Poll.objects.filter(number=self.number)
             .exclude(pk=self.pk)
-            .exclude(status=PollStatus.DRAFT, pushed_at__isnull=True)  # not in DynamoDB
+            .exclude(status=PollStatus.DRAFT, pushed_at__isnull=True)
             .prefetch_related("categories")
         )
-        for other in others:
-            theirs = normalise(other.keyword)
-            if wanted and not theirs:
-                other_words = {_first_word(s) for c in other.categories.all() for s in c.spellings}
-                if wanted in other_words:
-                    return (
-                        f"Another poll on {self.number} has no keyword and a choice starting "
-                        f"with “{keyword}”: its voters' texts would come to this poll. "
-                        "Choose another keyword."
-                    )
-            if not self.keyword and theirs and theirs in first_words:
-                return (
-                    f"Another poll on {self.number} has the keyword “{other.keyword}”: texts "
-                    f"starting with it go to that poll. Use another code or alias."
-                )
-        return ""
-
-    def _check_number_sharing(self) -> None:
-        # The ingest picks a number's poll by keyword, then prefers the open one
-        # (parsing.select_poll): two open polls there with the same keyword, or both without,
-        # would leave voters' messages matching neither.
-        if not self.number or self.status != PollStatus.OPEN:
-            return
-        keyword = normalise(self.keyword)
-        others = Poll.objects.filter(number=self.number, status=PollStatus.OPEN).exclude(pk=self.pk)
-        if any(normalise(other) == keyword for other in others.values_list("keyword", flat=True)):
-            why = f"keyword {self.keyword!r}" if keyword else "no keyword"
-            raise ValidationError(
-                {
-                    "keyword": f"Another open poll on {self.number} already has {why}; "
-                    "give each open poll on a shared number its own keyword."
-                }
+        return [
+            Routing(
+                other.keyword,
+                tuple(s for category in other.categories.all() for s in category.spellings),
+                other.status == PollStatus.OPEN,
             )
+            for other in others
+        ]
 
     def to_config(self) -> PollConfig:
         """The configuration document of this poll as saved, at its current version."""
@@ -204,17 +273,26 @@ class Poll(models.Model):
             version=self.config_version,
             retention_days=self.retention_days,
             voter_key_version=self.voter_key_version,
+            votes_expire_at=_utc(self.votes_expiry()),
         )
-
-
-def _first_word(spelling: str) -> str:
-    return next(iter(normalise(spelling).split()), "")
 
 
 def _utc(value: datetime | None) -> datetime | None:
     # One spelling per instant, whatever time zone a form saved it in, so equal polls give
     # equal documents (and equal hashes).
     return value.astimezone(UTC) if value is not None else None
+
+
+class RetiredSlug(models.Model):
+    """The slug of a deleted poll: never given to another poll, so nothing the deleted poll
+    left behind (a stream record the tally applies late, its aggregate's tombstone) can ever
+    be taken for a new poll's."""
+
+    slug = models.SlugField(primary_key=True, max_length=SLUG_MAX_LENGTH)
+    retired_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.slug
 
 
 class Category(models.Model):

@@ -94,3 +94,66 @@ def find_clashes(categories: Iterable[tuple[str, Iterable[str]]], keyword: str =
             else:
                 seen[key] = f"{spelling!r} (category {code!r})"
     return clashes
+
+
+class Routing(NamedTuple):
+    """What the ingest routes a number's texts by (parsing.select_poll), of one poll: its
+    keyword, what its voters may text (codes and aliases), and whether it is open."""
+
+    keyword: str
+    spellings: tuple[str, ...]
+    is_open: bool
+
+
+def keyword_clash(number: str, poll: Routing, others: Iterable[Routing]) -> str:
+    """Why this poll's keyword (or its lack of one) would take or lose the texts of another
+    poll on `number`; "" when it would not.
+
+    The ingest picks a number's poll by the message's first word: a keyword that starts a
+    code or alias of a poll without a keyword takes that poll's voters, whatever either
+    poll's status (closed polls stay configured). Among polls with the same keyword, or none,
+    it prefers the open one, so two open ones would leave messages matching neither.
+    """
+    wanted = normalise(poll.keyword)
+    for other in others:
+        theirs = normalise(other.keyword)
+        if poll.is_open and other.is_open and wanted == theirs:
+            why = f"keyword {poll.keyword!r}" if wanted else "no keyword"
+            return (
+                f"Another open poll on {number} already has {why}; give each open poll on a "
+                "shared number its own keyword."
+            )
+        if wanted and not theirs and wanted in _first_words(other.spellings):
+            return (
+                f"Another poll on {number} has no keyword and a choice starting with "
+                f"“{poll.keyword}”: its voters' texts would come to this poll. Choose another "
+                "keyword."
+            )
+    return ""
+
+
+def spelling_clash(number: str, poll: Routing, others: Iterable[Routing]) -> str:
+    """Why a text for one of this poll's codes or aliases would reach another poll on
+    `number` (a poll without a keyword, whose choice starts with another poll's keyword);
+    "" when none would."""
+    if normalise(poll.keyword):
+        return ""  # its voters start with its keyword
+    words = _first_words(poll.spellings)
+    for other in others:
+        theirs = normalise(other.keyword)
+        if theirs and theirs in words:
+            return (
+                f"Another poll on {number} has the keyword “{other.keyword}”: texts starting "
+                "with it go to that poll. Use another code or alias."
+            )
+    return ""
+
+
+def routing_clash(number: str, poll: Routing, others: Iterable[Routing]) -> str:
+    """The first reason texts on `number` would reach the wrong poll, or ""."""
+    others = list(others)
+    return keyword_clash(number, poll, others) or spelling_clash(number, poll, others)
+
+
+def _first_words(spellings: Iterable[str]) -> set[str]:
+    return {word for word in (next(iter(normalise(s).split()), "") for s in spellings) if word}

@@ -12,10 +12,16 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from deploy.local import outputs as local_outputs
 from lambdas.shared import resource_names
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+MIN_SECRET_KEY_CHARS = 50
+MIN_SECRET_KEY_UNIQUE_CHARS = 5
+# The hosts of a portal that only this machine reaches.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_DEVELOPMENT_SECRET_KEY = "django-insecure-textvote-local-development-only"
 
 
 def env_str(name: str, default: str, *, allow_empty: bool = False) -> str:
@@ -65,20 +71,43 @@ def env_resource_name(resource: resource_names.Resource) -> str:
     return env_str(resource.variable, resource.local_name)
 
 
+def is_real_secret_key(key: str) -> bool:
+    """Whether `key` could sign sessions in production: long, varied, not Django's
+    placeholder (the rule of `manage.py check --deploy`)."""
+    return (
+        len(key) >= MIN_SECRET_KEY_CHARS
+        and len(set(key)) >= MIN_SECRET_KEY_UNIQUE_CHARS
+        and not key.startswith("django-insecure-")
+    )
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# DEBUG is on for `make run` and tests; a production portal sets DEBUG=false, and then must
-# be given a real SECRET_KEY and its ALLOWED_HOSTS, and serves only over HTTPS with secure
-# cookies and HSTS unless told otherwise (`manage.py check --deploy` is then clean).
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("environment variable SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "django-insecure-textvote-local-development-only"
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+# Safe unless told otherwise: DEBUG is off unless DEBUG=true (`make run` and the tests set
+# it); with DEBUG off the portal serves only over HTTPS, with secure cookies and HSTS unless
+# told otherwise (`manage.py check --deploy` is then clean). A portal that talks to AWS
+# (AWS_ENDPOINT_URL empty) or serves other hosts than this machine's refuses to start without a
+# real SECRET_KEY, whatever DEBUG says; only a local portal on the emulator (`make run`, a
+# second terminal's manage.py, the tests) falls back to a development key.
+DEBUG = env_bool("DEBUG", False)
+# The embedded emulator of `make run` by default; set to an empty string for real AWS.
+AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "http://127.0.0.1:5000", allow_empty=True)
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ",".join(LOCAL_HOSTS) if DEBUG or AWS_ENDPOINT_URL else ""
+)
 if not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("environment variable ALLOWED_HOSTS must be set when DEBUG is off")
+    raise ImproperlyConfigured(
+        "environment variable ALLOWED_HOSTS must be set when DEBUG is off and the portal "
+        "talks to AWS"
+    )
+_LOCAL_ONLY = bool(AWS_ENDPOINT_URL) and set(ALLOWED_HOSTS) <= set(LOCAL_HOSTS)
+SECRET_KEY = env_str("SECRET_KEY", _DEVELOPMENT_SECRET_KEY if _LOCAL_ONLY else "")
+if not _LOCAL_ONLY and not is_real_secret_key(SECRET_KEY):
+    raise ImproperlyConfigured(
+        f"environment variable SECRET_KEY must be a real secret (at least {MIN_SECRET_KEY_CHARS} "
+        "random characters, not django-insecure-…) when the portal talks to AWS "
+        "(AWS_ENDPOINT_URL empty) or serves other hosts than this machine (ALLOWED_HOSTS)"
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
@@ -86,9 +115,18 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-if env_bool("BEHIND_TLS_PROXY", False):
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
     # A load balancer terminates TLS and says so in X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies in front of the portal append the address they received from to
+# X-Forwarded-For: the login throttle (portal/login_throttle.py) reads the client's address
+# there, never the header when none is configured. One behind the TLS proxy, unless set.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        f"environment variable TRUSTED_PROXY_COUNT must be 0 or more, not {TRUSTED_PROXY_COUNT}"
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -162,9 +200,8 @@ STATIC_ROOT = BASE_DIR / ".build" / "static"
 
 # AWS. The services read these at call time (polls/services/aws.py), never at import.
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
-# The embedded emulator of `make run` by default; set to an empty string for real AWS.
-AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "http://127.0.0.1:5000", allow_empty=True)
-# An emulator accepts any credentials. Against AWS, None leaves boto3's own credential chain
+# AWS_ENDPOINT_URL is read above, with the security settings. An emulator accepts any
+# credentials. Against AWS, None leaves boto3's own credential chain
 # (environment, profile, instance role) in charge.
 AWS_ACCESS_KEY_ID: str | None = env_str("AWS_ACCESS_KEY_ID", "local") if AWS_ENDPOINT_URL else None
 AWS_SECRET_ACCESS_KEY: str | None = (
@@ -231,4 +268,24 @@ if not AWS_ENDPOINT_URL:
     # default above, unless its environment variable was set (and read above).
     for _setting, _value in _deployed_settings(STACK_OUTPUTS_FILE).items():
         if _setting in resource_names.SETTINGS_FROM_OUTPUTS and _setting not in os.environ:
+            globals()[_setting] = _value
+
+# What the running `make run` created (deploy/local/outputs.py writes this file): when the
+# portal talks to that emulator, its identity pool and webhook URL are the defaults of the
+# settings above, so `manage.py` commands work from another terminal; environment variables
+# still win. A file that names another emulator (another port) is ignored; a clean stop of
+# `make run` removes it.
+LOCAL_OUTPUTS_FILE = local_outputs.local_outputs_path()
+if AWS_ENDPOINT_URL:
+    try:
+        _local_settings = local_outputs.portal_settings_from_local_outputs(
+            LOCAL_OUTPUTS_FILE, AWS_ENDPOINT_URL
+        )
+    except local_outputs.MalformedLocalOutputs as error:
+        raise ImproperlyConfigured(
+            f"{LOCAL_OUTPUTS_FILE} ({local_outputs.LOCAL_OUTPUTS_VARIABLE}) is not a file "
+            f"written by `make run` ({error}): start `make run` again or delete it"
+        ) from None
+    for _setting, _value in _local_settings.items():
+        if _setting not in os.environ:
             globals()[_setting] = _value

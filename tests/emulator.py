@@ -29,6 +29,9 @@ _host, _port = _moto.get_host_and_port()
 MOTO_ENDPOINT = f"http://{_host}:{_port}"
 
 use_emulator(MOTO_ENDPOINT, REGION)
+# The portal's settings default to production's (DEBUG off, HTTPS only); the tests' portal is
+# the development one of `make run` (pytest-django still runs each test with DEBUG off).
+os.environ.setdefault("DEBUG", "true")
 os.environ.update(resource_environment())
 # The queue URL moto will give the template's failure queue; `aws` checks it did.
 os.environ[TALLY_FAILURE_QUEUE.variable] = (

@@ -26,7 +26,7 @@ from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from lambdas.shared.counting import UncountableVote, aggregate_counters, vote_counters
 from lambdas.shared.timestamps import stored_time
 from loadgen.twilio_webhook import twilio_params
-from polls.models import REPLY_FIELDS, Category, Poll
+from polls.models import REPLY_FIELDS, Category, PhoneNumber, Poll
 from polls.organisers import ensure_organisers_group
 from polls.services.config_push import push_config
 
@@ -179,6 +179,14 @@ def logged_in(user: User) -> Client:
     return client
 
 
+def assign_number(owner: User, number: str = DEMO_NUMBER) -> None:
+    """Give `number` to `owner`, as a superuser does in the admin, unless it is somebody's."""
+    phone, _ = PhoneNumber.objects.get_or_create(number=number)
+    if phone.owner_id is None:
+        phone.owner = owner
+        phone.save(update_fields=["owner"])
+
+
 def make_poll(
     owner: User | None = None,
     slug: str = "lunch",
@@ -188,10 +196,12 @@ def make_poll(
     **fields: Any,
 ) -> Poll:
     """A portal poll on the demo number with `fields`, owned by `owner` (by default the user
-    "owner", made on first use). Its categories take the order they are given in unless one
-    names its own `order`. With `push`, its configuration is pushed to DynamoDB."""
+    "owner", made on first use), who is given the number unless it is somebody's already.
+    Its categories take the order they are given in unless one names its own `order`. With
+    `push`, its configuration is pushed to DynamoDB."""
     if owner is None:
         owner, _ = User.objects.get_or_create(username="owner")
+    assign_number(owner, fields.get("number", DEMO_NUMBER))
     poll = Poll.objects.create(
         owner=owner, slug=slug, question=question, **{"number": DEMO_NUMBER, **fields}
     )
@@ -298,3 +308,13 @@ def a_while_ago(poll: Poll) -> None:
         ExpressionAttributeNames={"#updated": attributes.AGGREGATE_UPDATED_AT},
         ExpressionAttributeValues={":earlier": {"S": stored_time(earlier)}},
     )
+
+
+def emitted_metrics(output: str) -> list[str]:
+    """Metric names in the CloudWatch embedded-metric-format lines Powertools printed."""
+    names = []
+    for line in output.splitlines():
+        if line.startswith('{"_aws"'):
+            document = json.loads(line)
+            names += [m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+    return names

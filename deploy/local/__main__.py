@@ -3,7 +3,9 @@
 - moto as a server (the AWS emulator) with the template's tables, bucket and secrets;
 - the local backend (deploy/local/backend.py): the API Gateway stand-in calling the ingest
   handler and the stream poller feeding the votes stream to the tally handler, in-process;
-- the portal (Django's development server) with a demo organiser and an open demo poll.
+- the portal (Django's development server) with a demo organiser and an open demo poll;
+- data/local-outputs.json (deploy/local/outputs.py), from which `manage.py` commands in another
+  terminal learn what was created (the identity pool's id, the webhook's URL).
 
     python -m deploy.local
 
@@ -25,6 +27,7 @@ from types import FrameType
 
 from deploy.local.backend import ROOT, LocalBackend
 from deploy.local.environment import use_emulator
+from deploy.local.outputs import local_outputs_path
 from deploy.local.resources import DEMO_NUMBER
 
 
@@ -61,6 +64,9 @@ def main() -> int:
     region = os.environ.get("AWS_REGION") or "us-east-1"
     endpoint = f"http://{host}:{moto_port}"
     use_emulator(endpoint, region)
+    # The portal's settings default to production's (DEBUG off: HTTPS only, secure cookies);
+    # the local portal is served over plain HTTP by Django's development server.
+    os.environ.setdefault("DEBUG", "true")
 
     from moto.server import ThreadedMotoServer
 
@@ -77,6 +83,7 @@ def main() -> int:
         api_port=api_port,
         host=host,
         snapshot=Path(snapshot) if snapshot else None,
+        outputs=local_outputs_path(),
     )
     portal: subprocess.Popen[bytes] | None = None
     stopping = threading.Event()
@@ -92,7 +99,6 @@ def main() -> int:
         except OSError as error:
             print(f"cannot start the webhook on port {api_port}: {error}", file=sys.stderr)
             return 1
-        os.environ["PUBLIC_WEBHOOK_URL"] = backend.webhook_url
         _manage("seed_demo")
         dashboard = _manage("publish_dashboard", "demo").strip()
         portal = subprocess.Popen(

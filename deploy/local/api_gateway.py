@@ -3,7 +3,9 @@
 It builds the event the template's `POST /sms` route would send (form bodies base64-encoded,
 as API Gateway does), calls the handler in-process with the context of the route's function
 (deploy/local/lambda_context.py) and turns its response back into HTTP, including API
-Gateway's own answers: 404 for an unknown route, 500 when the function raises.
+Gateway's own answers: 404 for an unknown route, 500 when the function raises. Given a
+journal (deploy/local/journal.py), it appends each request answered 200 to it, on disk, before
+sending the answer, and answers 500 instead if it cannot.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from deploy.local.journal import WebhookJournal
 from deploy.local.lambda_context import lambda_context
 
 logger = logging.getLogger("textvote.api")
@@ -30,6 +33,7 @@ Routes = dict[str, tuple[str, Handler]]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 _TEXT_TYPES = ("text/", "application/json", "application/xml")
 _JSON = {"Content-Type": "application/json"}
+_INTERNAL_ERROR = b'{"message":"Internal Server Error"}'
 # A kept-alive connection idle this long is closed (clients reconnect), so it holds no thread.
 IDLE_SECONDS = 60.0
 
@@ -107,9 +111,16 @@ class _Server(ThreadingHTTPServer):
 class ApiGateway:
     """Serves `routes` over HTTP/1.1 with kept-alive connections, one thread per connection."""
 
-    def __init__(self, routes: Routes, host: str = "127.0.0.1", port: int = 3000):
+    def __init__(
+        self,
+        routes: Routes,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        journal: WebhookJournal | None = None,
+    ):
         self.routes = routes
         self.host = host
+        self.journal = journal
         gateway = self
 
         class RequestHandler(BaseHTTPRequestHandler):
@@ -177,7 +188,14 @@ class ApiGateway:
             status, headers, raw = _response_parts(handler(event, lambda_context(function_id)))
         except Exception:
             logger.exception("function for %s raised", route_key)
-            status, headers, raw = 500, _JSON, b'{"message":"Internal Server Error"}'
+            status, headers, raw = 500, _JSON, _INTERNAL_ERROR
+        if status == 200 and self.journal is not None:
+            try:
+                self.journal.append(event)
+            except OSError as error:
+                # Answered 200, the text would be lost in a crash before the next snapshot.
+                logger.error("could not journal a request to %s: %s", route_key, error)
+                status, headers, raw = 500, _JSON, _INTERNAL_ERROR
         self._reply(request, status, headers, raw)
 
     @staticmethod

@@ -1,7 +1,11 @@
 """The local backend: the deployed functions running in-process against the AWS emulator.
 
 - the API Gateway stand-in calling the ingest handler for POST /sms;
-- the stream poller feeding the votes table's stream to the tally handler.
+- the stream poller feeding the votes table's stream to the tally handler;
+- with a snapshot file: the tables restored from it at start and saved to it while running,
+  and the journal of the texts answered since (deploy/local/journal.py) replayed at start;
+- with an outputs file: what it created, for commands in another terminal
+  (deploy/local/outputs.py).
 
 The handlers are the deployed code, configured only through environment variables; boto3
 reaches the emulator through AWS_ENDPOINT_URL. `python -m deploy.local` (what `make run`
@@ -15,20 +19,26 @@ import json
 import logging
 import os
 import threading
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy.local.api_gateway import ApiGateway
+from deploy.local.journal import WebhookJournal, journal_path, received_at
+from deploy.local.outputs import remove_local_outputs, write_local_outputs
 from deploy.local.resources import create_local_resources, resource_environment
 from deploy.local.snapshot import (
     SNAPSHOT_INTERVAL,
     load_snapshot,
     rebuild_aggregates,
     save_snapshot,
+    scan_items,
     write_items,
 )
 from deploy.local.stream_poller import StreamPoller
@@ -48,6 +58,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # the local poller gathers for a quarter of that and a text shows on the dashboard within
 # about a second; every other event source mapping setting is the template's.
 LOCAL_BATCHING_WINDOW = 0.25
+# How soon a change to the config table is saved to the snapshot: the journal is replayed
+# through the config the snapshot holds (see `_save_periodically`).
+CONFIG_CHECK_INTERVAL = 1.0
 logger = logging.getLogger("textvote.local")
 
 
@@ -60,11 +73,18 @@ class LocalBackend:
     api_port: int = 3000
     host: str = "127.0.0.1"
     batching_window: float = LOCAL_BATCHING_WINDOW
-    # Where to keep the tables across restarts (deploy/local/snapshot.py); None: in memory only.
+    # Where to keep the tables across restarts (deploy/local/snapshot.py), with the journal of
+    # the texts answered since next to it (deploy/local/journal.py); None: in memory only.
     snapshot: Path | None = None
+    # Where to write what was created, for commands in another terminal (deploy/local/outputs.py);
+    # None: nowhere.
+    outputs: Path | None = None
     api: ApiGateway = field(init=False)
+    journal: WebhookJournal | None = field(init=False, default=None)
     poller: StreamPoller = field(init=False)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
+    # One save at a time: each drops the journal's entries before its own mark.
+    _saving: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def start(self) -> None:
         os.environ.update(resource_environment())
@@ -75,8 +95,14 @@ class LocalBackend:
         os.environ[DASHBOARD_IDENTITY_POOL.variable] = resources.identity_pool_id
         ingest = importlib.import_module("lambdas.ingest.handler")
         tally = importlib.import_module("lambdas.tally.handler")
+        if self.snapshot is not None:
+            self.journal = WebhookJournal(journal_path(self.snapshot))
+            self.journal.open()
         self.api = ApiGateway(
-            {"POST /sms": (INGEST_FUNCTION, ingest.handler)}, host=self.host, port=self.api_port
+            {"POST /sms": (INGEST_FUNCTION, ingest.handler)},
+            host=self.host,
+            port=self.api_port,
+            journal=self.journal,
         )
         mapping = tally_stream_mapping()
         streams = boto3.client("dynamodbstreams", region_name=self.region)
@@ -98,10 +124,25 @@ class LocalBackend:
             # After a restore the stream holds the restore's own writes: skip them.
             starting_position="LATEST" if restored else "TRIM_HORIZON",
         )
-        self.poller.start()
+        self.poller.start()  # from here on, what is written to the votes table is counted
+        if self.journal is not None:
+            self._replay(self.journal, ingest)
         self.api.start()
+        if self.outputs is not None:
+            write_local_outputs(
+                self.outputs,
+                endpoint_url=self.endpoint_url,
+                webhook_url=self.webhook_url,
+                identity_pool_id=resources.identity_pool_id,
+                failure_queue_url=resources.failure_queue_url,
+            )
         if self.snapshot is not None:
-            threading.Thread(target=self._save_periodically, name="snapshots", daemon=True).start()
+            threading.Thread(
+                target=self._save_periodically,
+                args=(self._config_items(),),
+                name="snapshots",
+                daemon=True,
+            ).start()
 
     @property
     def webhook_url(self) -> str:
@@ -110,15 +151,20 @@ class LocalBackend:
     def stop(self) -> None:
         """Stop taking texts, count what is in the stream, then save the tables."""
         self._stopping.set()
+        if self.outputs is not None:
+            remove_local_outputs(self.outputs, self.endpoint_url)
         self.api.stop()
         self.poller.stop()
         self.poller.drain()
         self._save()
+        if self.journal is not None:
+            self.journal.close()
 
     def _snapshot_tables(self) -> dict[str, str]:
         return {
             "config": os.environ[CONFIG_TABLE.variable],
             "votes": os.environ[VOTES_TABLE.variable],
+            "aggregates": os.environ[AGGREGATES_TABLE.variable],
         }
 
     def _restore(self) -> bool:
@@ -127,12 +173,14 @@ class LocalBackend:
         saved = load_snapshot(self.snapshot)
         if not saved:
             return False
-        for role, table in self._snapshot_tables().items():
-            write_items(self._dynamodb, table, saved.get(role, []))
-        polls = rebuild_aggregates(
+        tables = self._snapshot_tables()
+        for role in ("config", "votes"):
+            write_items(self._dynamodb, tables[role], saved.get(role, []))
+        polls = rebuild_aggregates(  # from the votes and what only the aggregates know
             self._dynamodb,
-            os.environ[AGGREGATES_TABLE.variable],
+            tables["aggregates"],
             saved.get("votes", []),
+            saved.get("aggregates", []),
             stored_time(datetime.now(UTC)),
         )
         logger.info(
@@ -143,16 +191,60 @@ class LocalBackend:
         )
         return True
 
+    def _replay(self, journal: WebhookJournal, ingest: ModuleType) -> None:
+        """Give the ingest again each text the journal holds, at the time it was received (a
+        poll that has closed since still takes it): one the restored tables hold changes
+        nothing, one they lost (a crash since the snapshot) is stored and counted again."""
+        statuses: Counter[int] = Counter()
+        for event in journal.events():
+            try:
+                now = received_at(event)
+            except (KeyError, TypeError, ValueError, OverflowError):
+                logger.error("not replaying a journaled request without its time of receipt")
+                continue
+            statuses[ingest.answer_webhook(event, now=now)["statusCode"]] += 1
+        if statuses:
+            ingest.metrics.flush_metrics(raise_on_empty_metrics=False)
+            logger.info(
+                "replayed %d texts from %s (HTTP status: texts) %s",
+                statuses.total(),
+                journal.path,
+                dict(statuses),
+            )
+
     def _save(self) -> None:
         if self.snapshot is None:
             return
-        try:
-            count = save_snapshot(self._dynamodb, self._snapshot_tables(), self.snapshot)
-        except (OSError, BotoCoreError, ClientError) as error:
-            logger.error("could not save the snapshot %s: %s", self.snapshot, error)
-        else:
-            logger.info("saved %d items to %s", count, self.snapshot)
+        with self._saving:
+            # The texts journaled before the mark were stored before the snapshot's scan.
+            mark = self.journal.mark() if self.journal is not None else 0
+            try:
+                count = save_snapshot(self._dynamodb, self._snapshot_tables(), self.snapshot)
+                if self.journal is not None:
+                    self.journal.discard_before(mark)
+            except (OSError, BotoCoreError, ClientError) as error:
+                logger.error("could not save the snapshot %s: %s", self.snapshot, error)
+            else:
+                logger.info("saved %d items to %s", count, self.snapshot)
 
-    def _save_periodically(self) -> None:
-        while not self._stopping.wait(SNAPSHOT_INTERVAL):
+    def _save_periodically(self, saved_config: list[str] | None) -> None:
+        """Save every SNAPSHOT_INTERVAL, and within CONFIG_CHECK_INTERVAL of a change to the
+        config table from `saved_config`: after a crash the journal is replayed through the
+        config the snapshot holds, so a poll pushed or opened since must be in it for its texts
+        to count."""
+        next_save = time.monotonic() + SNAPSHOT_INTERVAL
+        while not self._stopping.wait(CONFIG_CHECK_INTERVAL):
+            config = self._config_items()
+            if config == saved_config and time.monotonic() < next_save:
+                continue
             self._save()
+            saved_config, next_save = config, time.monotonic() + SNAPSHOT_INTERVAL
+
+    def _config_items(self) -> list[str] | None:
+        """The config table's items, comparable from one call to the next; None if unreadable."""
+        try:
+            items = scan_items(self._dynamodb, os.environ[CONFIG_TABLE.variable])
+        except (BotoCoreError, ClientError) as error:
+            logger.error("could not read the config table: %s", error)
+            return None
+        return sorted(json.dumps(item, sort_keys=True) for item in items)

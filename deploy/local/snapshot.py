@@ -1,16 +1,25 @@
 """Keeping `make run`'s data across restarts: moto holds everything in memory only.
 
-What is saved: every item of the config and votes tables, as DynamoDB JSON, written
-atomically (temporary file, then rename) on a clean stop and every `SNAPSHOT_INTERVAL`
-seconds. The aggregates are not saved: on restore they are rebuilt from the restored votes
-with the tally's own counting rule, so they are exact even if the snapshot caught votes the
-tally had not counted yet. The stream poller then starts at the stream's end, so the restore's
-own writes are not counted a second time.
+What is saved: every item of the config, votes and aggregates tables, as DynamoDB JSON,
+written atomically (temporary file, then rename) on a clean stop and every `SNAPSHOT_INTERVAL`
+seconds. On restore the config and votes are written back as they were; each aggregate is
+rebuilt from what cannot disagree with the votes: the restored votes, counted with the tally's
+own rule (exact even if the snapshot caught votes the tally had not counted yet), plus the
+votes that retention removed, which only the saved aggregate remembers (its "removed:"
+counters, lambdas.shared.counting.removed_from_aggregate), and its purge time. A deleted
+poll's tombstone is restored as it was. Nothing of the old stream is restored (no watermarks):
+the stream poller starts at the new stream's end, so the restore's own writes are not counted
+a second time, and each vote counts exactly once, from its item or from the removed counters
+(the item of a removed vote is gone). A vote removed between the snapshot's scan of the votes
+and its scan of the aggregates may be counted twice in a snapshot taken while running; the
+snapshot of a clean stop, taken after the stream drained, is exact.
 
-Limits: a crash (not a clean stop) loses the votes of at most the last interval; the failure
-queue's messages and the dashboard objects are not saved (make run republishes the demo
-poll's page); snapshots are meant for demos and development, not for large polls (every save
-scans the tables through the emulator).
+Limits: a crash (not a clean stop) loses no text answered 200, because each is journaled
+first (deploy/local/journal.py) and replayed after the restore (the local backend also saves
+within a second of a change to the config table, which the replay reads); the failure queue's
+messages and the dashboard objects are not saved (make run republishes the demo poll's page);
+snapshots are meant for demos and development, not for large polls (every save scans the
+tables through the emulator).
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.shared import attributes, keys
-from lambdas.shared.counting import UncountableVote, vote_counters
+from lambdas.shared.counting import UncountableVote, removed_from_aggregate, vote_counters
 
 logger = logging.getLogger("textvote.snapshot")
 
@@ -49,6 +58,8 @@ def save_snapshot(dynamodb: Any, tables: dict[str, str], path: Path) -> int:
         "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
     ) as stream:
         json.dump(snapshot, stream)
+        stream.flush()
+        os.fsync(stream.fileno())  # on disk before the journal drops what it holds
     os.replace(stream.name, path)
     return sum(len(items) for items in items_by_role.values())
 
@@ -75,10 +86,31 @@ def write_items(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
 
 
 def rebuild_aggregates(
-    dynamodb: Any, aggregates_table: str, votes: list[dict[str, Any]], updated_at: str
+    dynamodb: Any,
+    aggregates_table: str,
+    votes: list[dict[str, Any]],
+    saved_aggregates: list[dict[str, Any]],
+    updated_at: str,
 ) -> int:
-    """Write each poll's aggregate item from its votes; returns the number of polls."""
+    """Write each poll's aggregate item from its votes and what its saved aggregate alone
+    knows (see the module docstring); returns the number of polls."""
     by_poll: dict[str, Counter[str]] = defaultdict(Counter)
+    kept: dict[str, dict[str, Any]] = {}
+    for saved in saved_aggregates:
+        try:
+            poll_id = saved[keys.PARTITION_KEY]["S"]
+        except (KeyError, TypeError):
+            logger.error("not restoring an unreadable aggregate item")
+            continue
+        if attributes.AGGREGATE_DELETED_AT in saved:
+            tombstone = (keys.PARTITION_KEY, attributes.AGGREGATE_DELETED_AT)
+            kept[poll_id] = {name: saved[name] for name in tombstone}
+            continue
+        removed = removed_from_aggregate(saved)
+        by_poll[poll_id].update(removed)  # they still count
+        by_poll[poll_id].update({attributes.removed_attribute(n): k for n, k in removed.items()})
+        if attributes.AGGREGATE_PURGED_AT in saved:
+            kept[poll_id] = {attributes.AGGREGATE_PURGED_AT: saved[attributes.AGGREGATE_PURGED_AT]}
     for vote in votes:
         try:
             poll_id, _shard = keys.split_vote_partition(vote[keys.PARTITION_KEY]["S"])
@@ -90,8 +122,11 @@ def rebuild_aggregates(
             **keys.aggregate_key(poll_id),
             attributes.AGGREGATE_UPDATED_AT: {"S": updated_at},
             **{name: {"N": str(n)} for name, n in counts.items()},
+            **kept.get(poll_id, {}),
         }
         for poll_id, counts in by_poll.items()
+        if attributes.AGGREGATE_DELETED_AT not in kept.get(poll_id, {})
     ]
+    items += [item for item in kept.values() if attributes.AGGREGATE_DELETED_AT in item]
     write_items(dynamodb, aggregates_table, items)
     return len(items)

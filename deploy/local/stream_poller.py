@@ -97,6 +97,9 @@ class StreamPoller:
 
     # -- running -------------------------------------------------------------------------
     def start(self) -> None:
+        # The starting position is taken now, not when the thread first polls: a write made
+        # after start() returns is read even with "LATEST".
+        self._discover_shards()
         self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
         self._thread.start()
 

@@ -11,6 +11,7 @@ Tests replace these attributes and call `handler`; `reset_container_state` empti
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +55,11 @@ config = ConfigCache(
 )
 secret_cache = SecretCache(ssm)
 
+# The metric (and its alarm in deploy/template.yaml) of messages answered 503: not stored.
+VOTES_NOT_STORED_METRIC = "VotesNotStored"
+# A MessageSid is "SM" + 32 hex characters; an unverified request's claim is cut to this.
+MAX_LOGGED_SID_CHARS = 64
+
 _REPLY_FOR_STATE = {
     VotingState.DRAFT: Reply.NOT_OPEN_YET,
     VotingState.NOT_OPEN_YET: Reply.NOT_OPEN_YET,
@@ -64,6 +70,7 @@ _REPLY_FOR_RESULT = {
     VoteResult.REPLAYED: Reply.CONFIRMED,
     VoteResult.DUPLICATE: Reply.ALREADY_VOTED,
     VoteResult.CHANGED: Reply.CHANGED,
+    VoteResult.CHANGE_LIMIT: Reply.CHANGE_LIMIT,
 }
 
 
@@ -82,6 +89,7 @@ def answer_webhook(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The HTTP response to one API Gateway event of Twilio's webhook: TwiML with the reply
     (the vote recorded first), 4xx for a request that is not a valid signed message, 503
     when AWS cannot be reached. Reads the module's clients, caches and settings."""
+    params: dict[str, str] = {}
     try:
         try:
             params = read_form(event)
@@ -95,7 +103,9 @@ def answer_webhook(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         reply = answer(message, received_at=_received_at(event, now), now=now)
     except (BotoCoreError, ClientError) as error:
         # A failure Twilio can see, never a false "counted" for a vote that was not stored.
-        _log("unavailable", error=type(error).__name__)
+        # Twilio does not retry a 5xx: the MessageSid is what lets an operator find the text
+        # in Twilio's message log (docs/OPERATIONS.md, "Votes not stored").
+        _log_not_stored(params.get("MessageSid", "")[:MAX_LOGGED_SID_CHARS], error)
         return _plain(503, "temporarily unable to record votes")
     return _twiml(reply)
 
@@ -138,9 +148,11 @@ def _record(
         received_at=stored_time(received_at),
         country=message.country,
         state=message.state,
+        # Never before the poll stops taking votes for good (voting_state), so the TTL cannot
+        # remove a vote while its voter could vote again.
         expires_at=None
-        if poll.retention_days is None
-        else int(received_at.timestamp()) + poll.retention_days * 86400,
+        if poll.votes_expire_at is None
+        else math.ceil(poll.votes_expire_at.timestamp()),
     )
     recorded = record_vote(dynamodb, VOTES_TABLE, ballot, allow_change=poll.allow_vote_change)
     _log(recorded.result.value, message=message, poll=poll.poll_id, category=recorded.category)
@@ -164,6 +176,14 @@ def _twiml(text: str | None) -> dict[str, Any]:
 
 def _plain(status: int, text: str) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "text/plain"}, "body": text}
+
+
+def _log_not_stored(message_sid: str, error: Exception) -> None:
+    """The error line and metric of a message whose vote (if it was one) was not stored."""
+    metrics.add_metric(name=VOTES_NOT_STORED_METRIC, unit=MetricUnit.Count, value=1)
+    logger.error(
+        "vote_not_stored", extra={"message_sid": message_sid, "error": type(error).__name__}
+    )
 
 
 def _log(outcome: str, message: TwilioMessage | None = None, **fields: object) -> None:

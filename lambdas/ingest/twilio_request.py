@@ -14,6 +14,8 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from lambdas.shared.parsing import is_e164
+
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # Twilio's own parameters plus a 1,600-character body fit easily; anything bigger is not Twilio.
 MAX_FORM_BYTES = 32 * 1024
@@ -99,6 +101,8 @@ def message_from(params: dict[str, str]) -> TwilioMessage:
         raise Rejected(400, f"missing Twilio parameters: {', '.join(missing)}")
     if not params["MessageSid"] or not params["From"] or not params["To"]:
         raise Rejected(400, "empty MessageSid, From or To")
+    if not is_e164(params["From"]) or not is_e164(params["To"]):
+        raise Rejected(400, "From and To must be E.164 phone numbers")
     return TwilioMessage(
         message_sid=params["MessageSid"],
         sender=params["From"],

@@ -8,6 +8,7 @@ same message, a second vote, or a change of vote.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,9 +18,13 @@ from lambdas.shared import attributes, keys
 
 # Concurrent changes by one voter (two texts in flight) lose the race at most this many times.
 MAX_CHANGE_ATTEMPTS = 3
-# Twilio retries a message once, about 15 s later: remembering a voter's last few replaced
-# MessageSids is plenty to recognise a late retry, and keeps the item small.
-REMEMBERED_SIDS = 10
+# A product rule that keeps the item small: after this many changes a voter's vote stands.
+MAX_VOTE_CHANGES = 100
+# Twilio's webhook carries no receive time, so a late retry (or a replay) of any message that
+# ever set this vote is recognised by its MessageSid: every replaced one is remembered, as an
+# 8-byte digest in hex (a new MessageSid matches one of a voter's 100 with odds ~2^-57). A string
+# set, not a binary one: every consumer of the items (exports, snapshots) reads strings.
+SID_DIGEST_BYTES = 8
 
 
 class VoteResult(StrEnum):
@@ -27,6 +32,7 @@ class VoteResult(StrEnum):
     REPLAYED = "replayed"  # the same MessageSid again: Twilio retried after a timeout
     DUPLICATE = "duplicate"
     CHANGED = "changed"
+    CHANGE_LIMIT = "change_limit"  # a change refused: MAX_VOTE_CHANGES reached
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,21 @@ def vote_item(ballot: Ballot) -> dict[str, dict[str, str]]:
     return item
 
 
+def sid_digest(message_sid: str) -> str:
+    """What the vote item remembers of a MessageSid it replaced."""
+    return hashlib.sha256(message_sid.encode()).digest()[:SID_DIGEST_BYTES].hex()
+
+
+def replaced_sid_digests(stored: Mapping[str, Any]) -> set[str]:
+    """The digests of every MessageSid a stored vote item replaced (also from items written
+    before digests, which kept the last few MessageSids themselves)."""
+    digests = set(stored.get(attributes.VOTE_REPLACED_SID_DIGESTS, {}).get("SS", []))
+    legacy = stored.get(attributes.VOTE_EARLIER_SIDS, {}).get("L", [])
+    return digests | {sid_digest(sid["S"]) for sid in legacy}
+
+
 def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -> Recorded:
+    """Store the ballot: one conditional write, and another per lost race of a change."""
     item = vote_item(ballot)
     try:
         dynamodb.put_item(
@@ -81,20 +101,23 @@ def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -
     for _attempt in range(MAX_CHANGE_ATTEMPTS):
         stored_sid = stored.get(attributes.VOTE_MESSAGE_SID, {}).get("S", "")
         stored_category = stored.get(attributes.VOTE_CATEGORY, {}).get("S", "")
-        earlier = [sid["S"] for sid in stored.get(attributes.VOTE_EARLIER_SIDS, {}).get("L", [])]
+        replaced = replaced_sid_digests(stored)
         if stored_sid == ballot.message_sid:
-            result = VoteResult.CHANGED if earlier else VoteResult.REPLAYED
+            result = VoteResult.CHANGED if replaced else VoteResult.REPLAYED
             return Recorded(result, stored_category)
-        if ballot.message_sid in earlier:
+        if sid_digest(ballot.message_sid) in replaced:
             # A late retry of a message this vote has since replaced: the newer one stands.
             return Recorded(VoteResult.REPLAYED, stored_category)
         if not allow_change or stored_category == ballot.category:
             return Recorded(VoteResult.DUPLICATE, stored_category)
+        if len(replaced) >= MAX_VOTE_CHANGES:
+            return Recorded(VoteResult.CHANGE_LIMIT, stored_category)
         try:
-            replaced = [*earlier, stored_sid][-REMEMBERED_SIDS:]
             changed = {
                 **item,
-                attributes.VOTE_EARLIER_SIDS: {"L": [{"S": sid} for sid in replaced]},
+                attributes.VOTE_REPLACED_SID_DIGESTS: {
+                    "SS": sorted(replaced | {sid_digest(stored_sid)})
+                },
             }
             _move_vote(dynamodb, table, changed, stored_sid)
             return Recorded(VoteResult.CHANGED, ballot.category)

@@ -13,8 +13,12 @@ VOTE_MESSAGE_SID = "message_sid"
 VOTE_RECEIVED_AT = "received_at"  # lambdas.shared.timestamps.stored_time of its arrival
 VOTE_COUNTRY = "country"
 VOTE_STATE = "state"
-# On a changed vote: the MessageSids it replaced (the latest few), so a late Twilio retry of
-# an earlier message changes nothing, and a retry of the change gets the "changed" reply.
+# On a changed vote: a string set of short digests of every MessageSid it replaced
+# (lambdas.ingest.votes.sid_digest), so a late Twilio retry or a replay of any earlier message
+# changes nothing, and a retry of the change gets the "changed" reply.
+VOTE_REPLACED_SID_DIGESTS = "replaced_sids"
+# What items written before the digests kept instead: a list of the last 10 replaced
+# MessageSids. Still read; no longer written.
 VOTE_EARLIER_SIDS = "earlier_sids"
 # Epoch seconds after which DynamoDB's TTL deletes the vote (the template's TTL attribute).
 VOTE_EXPIRES_AT = "expires_at"
@@ -30,6 +34,12 @@ AGGREGATE_TOTAL = "total"
 AGGREGATE_UPDATED_AT = "updated_at"  # stored_time of the tally's last write
 # When the poll's votes were purged (stored_time): the totals are final from then on.
 AGGREGATE_PURGED_AT = "purged_at"
+# When the poll was deleted (stored_time): the item is a tombstone without counters, and the
+# tally adds nothing to it (a stream record of the deleted poll arriving late is dropped).
+AGGREGATE_DELETED_AT = "deleted_at"
+# + a counter's name ("removed:n:A", "removed:total"): the votes a purge or the table's TTL
+# removed that the counter still counts, so a recount can add them back to the stored votes.
+REMOVED_PREFIX = "removed:"
 COUNT_PREFIX = "n:"
 MINUTE_PREFIX = "m:"  # + "YYYY-MM-DDTHH:MM" (UTC) the votes were received in
 REGION_PREFIX = "r:"  # + "US-CA", "GB", or "" when Twilio reported no origin
@@ -55,6 +65,11 @@ def region_attribute(country: str, state: str) -> str:
 
 def watermark_attribute(shard: str) -> str:
     return WATERMARK_PREFIX + shard
+
+
+def removed_attribute(counter: str) -> str:
+    """ "n:A" -> "removed:n:A": the counter's votes removed by retention."""
+    return REMOVED_PREFIX + counter
 
 
 def _prefixed(item: dict[str, dict[str, str]], prefix: str) -> dict[str, int]:

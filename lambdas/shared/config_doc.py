@@ -55,9 +55,13 @@ class PollConfig:
     # Reply templates by name (see lambdas.shared.replies); missing names use the defaults.
     replies: dict[str, str] = field(default_factory=dict)
     version: int = 0
-    # Votes are deleted by DynamoDB's TTL this many days after they arrive (None: kept until
-    # purged). Deleting a vote this way, or by a purge, does not change the totals.
+    # Votes are deleted by DynamoDB's TTL this many days after the poll closes (None: kept
+    # until purged). Deleting a vote this way, or by a purge, does not change the totals.
     retention_days: int | None = None
+    # When the poll's votes start to be removed: every vote's TTL expiry (the close time it
+    # first opened with + retention_days), or when they were purged. It takes no vote from
+    # then on, whatever its status: a voter whose vote was removed must not vote again.
+    votes_expire_at: datetime | None = None
     # Part of the voter keys' HMAC input: a new version gives the poll's voters new,
     # unlinkable keys (only sensible before the first vote or after a purge).
     voter_key_version: int = 1
@@ -66,6 +70,8 @@ class PollConfig:
         if self.status == PollStatus.DRAFT:
             return VotingState.DRAFT
         if self.status == PollStatus.CLOSED:
+            return VotingState.CLOSED
+        if self.votes_expire_at is not None and now >= self.votes_expire_at:
             return VotingState.CLOSED
         if self.opens_at is not None and now < self.opens_at:
             return VotingState.NOT_OPEN_YET
@@ -80,8 +86,11 @@ class PollConfig:
         raise InvalidConfig(f"poll {self.poll_id!r} has no category {code!r}")
 
     def to_json(self) -> str:
+        # Only when set, so the documents of polls without it read (and hash) as before.
+        expiry = {"votes_expire_at": _time_to_json(self.votes_expire_at)}
         return json.dumps(
             {
+                **(expiry if self.votes_expire_at is not None else {}),
                 "schema": SCHEMA,
                 "poll_id": self.poll_id,
                 "number": self.number,
@@ -122,6 +131,7 @@ class PollConfig:
                 replies={str(k): str(v) for k, v in (raw.get("replies") or {}).items()},
                 version=int(raw.get("version", 0)),
                 retention_days=_optional_int(raw.get("retention_days")),
+                votes_expire_at=_time_from_json(raw.get("votes_expire_at")),
                 voter_key_version=int(raw.get("voter_key_version", 1)),
                 categories=tuple(
                     CategoryConfig(

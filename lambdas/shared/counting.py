@@ -2,7 +2,8 @@
 applies to the votes table, so the two can never disagree.
 
 A vote counts once in its category, once in the minute it was received (UTC), once in its
-region (as Twilio reported it) and once in the poll's total.
+region (as Twilio reported it) and once in the poll's total. It keeps counting once retention
+(a purge, the table's TTL) removed it; the aggregate then also counts it as removed.
 """
 
 from __future__ import annotations
@@ -43,6 +44,27 @@ def vote_counters(vote_item: dict[str, Any] | None) -> Counter[str]:
     if received_at:
         counted[attributes.minute_attribute(received_at)] += 1
     return counted
+
+
+def removal_counters(vote_item: dict[str, Any] | None) -> Counter[str]:
+    """What a vote removed by retention (a purge or the table's TTL) adds to the aggregate: its
+    counters stay, and each is recorded as removed ("removed:n:A"), so that the totals still
+    equal the stored votes plus the removed ones (removed_from_aggregate)."""
+    return Counter(
+        {attributes.removed_attribute(name): n for name, n in vote_counters(vote_item).items()}
+    )
+
+
+def removed_from_aggregate(aggregate_item: dict[str, Any]) -> Counter[str]:
+    """Counter name -> votes removed by retention that it still counts, from a low-level
+    aggregate item: what a recount of the stored votes must add back."""
+    return Counter(
+        {
+            name.removeprefix(attributes.REMOVED_PREFIX): int(value["N"])
+            for name, value in aggregate_item.items()
+            if name.startswith(attributes.REMOVED_PREFIX)
+        }
+    )
 
 
 def aggregate_counters(aggregate_item: dict[str, Any]) -> dict[str, int]:

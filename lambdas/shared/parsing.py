@@ -6,6 +6,7 @@ matched, or that collide with reserved words) use these rules, so they cannot dr
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,6 +30,15 @@ FILLER_WORDS = frozenset({"vote"})
 # A vote is a short code; anything longer is a conversation we do not parse. Twilio allows
 # 1,600 characters per message, so the limit is ours, not the network's.
 MAX_BODY_CHARS = 160
+# A phone number as Twilio sends it for SMS: "+", a country code that does not start with 0,
+# and 7 to 15 digits in all (ASCII only). Twilio signs its parameters with no separator
+# between names and values, so anything looser lets a captured request move FromCity,
+# FromState... into From and stay validly signed under a new voter.
+_E164_NUMBER = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+
+
+def is_e164(number: str) -> bool:
+    return _E164_NUMBER.fullmatch(number) is not None
 
 
 def _is_edge_noise(char: str) -> bool:

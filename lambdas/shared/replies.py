@@ -21,6 +21,7 @@ class Reply(StrEnum):
     CONFIRMED = "confirmed"
     ALREADY_VOTED = "already_voted"
     CHANGED = "changed"
+    CHANGE_LIMIT = "change_limit"
     HELP = "help"
     UNKNOWN = "unknown"
     TOO_LONG = "too_long"
@@ -33,6 +34,7 @@ DEFAULT_REPLIES: dict[Reply, str] = {
     Reply.CONFIRMED: "Thanks! Your vote for {label} has been counted.",
     Reply.ALREADY_VOTED: "You have already voted for {label}. Only your first vote counts.",
     Reply.CHANGED: "Your vote has been changed to {label}.",
+    Reply.CHANGE_LIMIT: "Your vote for {label} can't be changed any more.",
     Reply.HELP: "{question} To vote, text one of: {choices}.",
     Reply.UNKNOWN: "Sorry, that is not a valid choice. Text one of: {codes}.",
     Reply.TOO_LONG: "Sorry, that message is too long. Text just one of: {codes}.",

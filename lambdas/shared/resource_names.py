@@ -36,6 +36,8 @@ CONFIG_TABLE = Resource("ConfigTable", "CONFIG_TABLE", "textvote-config")
 VOTES_TABLE = Resource("VotesTable", "VOTES_TABLE", "textvote-votes")
 AGGREGATES_TABLE = Resource("AggregatesTable", "AGGREGATES_TABLE", "textvote-aggregates")
 DASHBOARD_BUCKET = Resource("DashboardBucket", "DASHBOARD_BUCKET", "textvote-dashboard")
+# Where CloudFront and S3 write the results pages' access logs; no code reads or writes it.
+ACCESS_LOGS_BUCKET = Resource("AccessLogsBucket", "ACCESS_LOGS_BUCKET", "textvote-access-logs")
 TALLY_FAILURE_QUEUE = Resource(
     "TallyFailureQueue", "TALLY_FAILURE_QUEUE", "textvote-tally-failures", "FAILURE_QUEUE_URL"
 )
@@ -50,6 +52,7 @@ RESOURCES = (
     VOTES_TABLE,
     AGGREGATES_TABLE,
     DASHBOARD_BUCKET,
+    ACCESS_LOGS_BUCKET,
     TALLY_FAILURE_QUEUE,
     DASHBOARD_IDENTITY_POOL,
 )

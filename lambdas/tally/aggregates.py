@@ -7,6 +7,10 @@ batch. Records of one partition key (one vote shard) reach the stream, and Lambd
 a redelivered record is always at or below its shard's watermark. When the condition fails,
 DynamoDB returns the current item; the write is retried with only the records above it, on
 condition that the watermarks are still the ones just seen.
+
+A deleted poll's aggregate is a tombstone (attributes.AGGREGATE_DELETED_AT, written by the
+portal's delete): every write is conditional on its absence, so a record of the deleted poll
+that the stream delivers after the deletion never brings its totals back (PollDeleted).
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ class AggregateContention(RuntimeError):
     pass
 
 
+class PollDeleted(Exception):
+    """The poll's aggregate is a tombstone: its changes are dropped, not retried."""
+
+
 def build_update(
     poll_id: str,
     changes: list[Contribution],
@@ -32,11 +40,14 @@ def build_update(
 ) -> dict[str, Any]:
     """UpdateItem arguments for `changes`; with unknown watermarks, condition on "not passed"."""
     summary = summarise(changes)
-    names: dict[str, str] = {"#updated": attributes.AGGREGATE_UPDATED_AT}
+    names: dict[str, str] = {
+        "#updated": attributes.AGGREGATE_UPDATED_AT,
+        "#deleted": attributes.AGGREGATE_DELETED_AT,
+    }
     values: dict[str, dict[str, str]] = {":updated": {"S": updated_at}}
     additions: list[str] = []
     assignments = ["#updated = :updated"]
-    conditions: list[str] = []
+    conditions = ["attribute_not_exists(#deleted)"]
     for index, (attribute, delta) in enumerate(sorted(summary.counts.items())):
         names[f"#c{index}"] = attribute
         values[f":c{index}"] = {"N": str(delta)}
@@ -69,7 +80,8 @@ def build_update(
 def apply_changes(
     dynamodb: Any, table: str, poll_id: str, changes: list[Contribution], updated_at: str
 ) -> int:
-    """Apply what the aggregate has not applied yet; returns how many records that was."""
+    """Apply what the aggregate has not applied yet; returns how many records that was.
+    PollDeleted when the aggregate is a deleted poll's tombstone."""
     known: dict[str, str | None] | None = None
     pending = changes
     for _attempt in range(MAX_ATTEMPTS):
@@ -82,6 +94,8 @@ def apply_changes(
             return len(pending)
         except dynamodb.exceptions.ConditionalCheckFailedException as error:
             item = error.response.get("Item") or {}
+        if attributes.AGGREGATE_DELETED_AT in item:
+            raise PollDeleted(poll_id)
         known = {
             change.shard: item.get(attributes.watermark_attribute(change.shard), {}).get("S")
             for change in changes

@@ -3,9 +3,11 @@
 A record's contribution is what its new image counts minus what its old image counted
 (lambdas.shared.counting says what a vote counts in): INSERT adds, a
 MODIFY that moves a vote subtracts from the old category and adds to the new one, REMOVE
-subtracts. Each record keeps its own contribution, tagged with its vote shard and sequence
-number, so a retried or overlapping delivery can drop exactly the records a poll's aggregate
-has already applied.
+subtracts. A REMOVE by data retention (a purge, which marks the vote first, or the table's TTL)
+subtracts nothing: the vote still counts, and is added to the "removed:" counters
+(lambdas.shared.counting.removal_counters) so a recount can add it back. Each record keeps its
+own contribution, tagged with its vote shard and sequence number, so a retried or overlapping
+delivery can drop exactly the records a poll's aggregate has already applied.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas.shared import attributes, keys
-from lambdas.shared.counting import UncountableVote, vote_counters
+from lambdas.shared.counting import UncountableVote, removal_counters, vote_counters
 
 # DynamoDB sequence numbers are decimal strings of 21 to 40 digits; padded to one width they
 # compare as strings, which is what a DynamoDB condition can do.
@@ -56,9 +58,9 @@ def padded(sequence_number: str) -> str:
     return sequence_number.zfill(SEQUENCE_WIDTH)
 
 
-def _counters(image: dict[str, Any] | None) -> Counter[str]:
+def _counters(image: dict[str, Any] | None, *, removed: bool = False) -> Counter[str]:
     try:
-        return vote_counters(image)
+        return removal_counters(image) if removed else vote_counters(image)
     except UncountableVote as error:
         raise PoisonRecord(str(error)) from None
 
@@ -86,11 +88,13 @@ def contribution(record: dict[str, Any]) -> tuple[str, Contribution]:
     needs = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
     if event_name not in needs or not all(change.get(image) for image in needs[event_name]):
         raise PoisonRecord(f"{event_name} record without the images it needs")
-    old = _counters(change.get("OldImage")) if event_name != "INSERT" else Counter()
-    new = _counters(change.get("NewImage")) if event_name != "REMOVE" else Counter()
     if event_name == "REMOVE" and _is_retention(record):
-        old = Counter()  # data retention removed the vote, not the voter: it still counts
-    new.subtract(old)
+        # Data retention removed the vote, not the voter: it still counts, now as removed.
+        new = _counters(change.get("OldImage"), removed=True)
+    else:
+        old = _counters(change.get("OldImage")) if event_name != "INSERT" else Counter()
+        new = _counters(change.get("NewImage")) if event_name != "REMOVE" else Counter()
+        new.subtract(old)
     return poll_id, Contribution(
         shard=shard,
         sequence=padded(sequence_number),
@@ -107,9 +111,8 @@ def batch_deltas(records: list[dict[str, Any]]) -> BatchDeltas:
         except PoisonRecord as error:
             deltas.poison.append(Poison(record, str(error)))
             continue
-        # A record that changes no count (a purge's mark, a retention delete, a MODIFY within
-        # one category) needs no write: delivered again, it changes nothing again. Skipping it
-        # also keeps a deleted poll's aggregate item deleted while its purge streams past.
+        # A record that changes no count (a purge's mark, a MODIFY within one category) needs
+        # no write: delivered again, it changes nothing again.
         if change.counts:
             deltas.by_poll.setdefault(poll_id, []).append(change)
     return deltas

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.shared import env, resource_names
 from lambdas.shared.timestamps import stored_time
-from lambdas.tally.aggregates import AggregateContention, apply_changes
+from lambdas.tally.aggregates import AggregateContention, PollDeleted, apply_changes
 from lambdas.tally.deltas import batch_deltas
 from lambdas.tally.failures import send_poison
 
@@ -76,6 +76,10 @@ def tally(
         except (BotoCoreError, ClientError, AggregateContention) as error:
             logger.error("failed", extra={"poll": poll_id, "error": repr(error)})
             failed += [change.record_id for change in changes]
+            continue
+        except PollDeleted:
+            # Records of a deleted poll that arrive after its deletion: nothing to count.
+            logger.info("dropped: the poll was deleted", extra={"poll": poll_id})
             continue
         logger.info("applied", extra={"poll": poll_id, "records": len(changes), "new": applied})
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}

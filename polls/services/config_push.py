@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from lambdas.shared import config_item, keys
-from lambdas.shared.config_doc import InvalidConfig, PollConfig
+from lambdas.shared.config_doc import InvalidConfig, PollConfig, PollStatus
 from polls.services import aws
+from polls.validation import Routing, routing_clash
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -42,6 +43,9 @@ def has_unpushed_changes(poll: Poll) -> bool:
 
 def push_config(poll: Poll) -> int:
     """Write the poll's saved configuration as the next version; returns that version."""
+    if poll.deletion_started_at is not None:
+        # Its configuration is withdrawn, or about to be: a push would make it take votes.
+        raise PushError("it is being deleted: delete it again to finish")
     version = poll.config_version + 1
     try:
         config = dataclasses.replace(poll.to_config(), version=version)
@@ -51,6 +55,11 @@ def push_config(poll: Poll) -> int:
     table = settings.CONFIG_TABLE
     client = aws.dynamodb()
     try:
+        clash = routing_clash(
+            config.number, _routing(config), map(_routing, _pushed_beside(client, table, config))
+        )
+        if clash:
+            raise PushError(f"poll {poll.slug!r} would route texts wrongly: {clash}")
         client.put_item(TableName=table, Item=item)
         # Written after the new item, so the poll is never missing from the config table.
         if poll.pushed_number and poll.pushed_number != poll.number:
@@ -61,8 +70,56 @@ def push_config(poll: Poll) -> int:
     poll.pushed_at = timezone.now()
     poll.pushed_number = poll.number
     poll.pushed_hash = document_hash(config)
-    poll.save(update_fields=["config_version", "pushed_at", "pushed_number", "pushed_hash"])
+    # Fixed once pushed: the votes written from now on carry it as their TTL expiry.
+    poll.votes_expire_at = config.votes_expire_at
+    poll.save(
+        update_fields=[
+            "config_version",
+            "pushed_at",
+            "pushed_number",
+            "pushed_hash",
+            "votes_expire_at",
+        ]
+    )
     return version
+
+
+def _pushed_beside(client: Any, table: str, config: PollConfig) -> list[PollConfig]:
+    """The other polls the ingest routes on the config's number: every configuration pushed
+    under it (one Query on the number's partition, as the ingest reads it), whatever its
+    status."""
+    arguments: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#pk = :number",
+        "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+        "ExpressionAttributeValues": {
+            ":number": keys.config_key(config.number, "")[keys.PARTITION_KEY]
+        },
+        "ConsistentRead": True,
+    }
+    pushed: list[PollConfig] = []
+    while True:
+        page = client.query(**arguments)
+        for item in page["Items"]:
+            try:
+                other = config_item.from_item(item)
+            except InvalidConfig as error:
+                raise PushError(
+                    f"a configuration pushed on {config.number} is not valid ({error}), so "
+                    "texts there cannot be checked against it"
+                ) from None
+            if other.poll_id != config.poll_id:
+                pushed.append(other)
+        if "LastEvaluatedKey" not in page:
+            return pushed
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _routing(config: PollConfig) -> Routing:
+    spellings = tuple(
+        s for category in config.categories for s in (category.code, *category.aliases)
+    )
+    return Routing(config.keyword, spellings, config.status == PollStatus.OPEN)
 
 
 def withdraw_config(poll: Poll) -> None:

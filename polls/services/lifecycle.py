@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus, VotingState
-from polls.models import REPLY_FIELDS, SLUG_MAX_LENGTH, Category, Poll
+from polls.models import REPLY_FIELDS, SLUG_MAX_LENGTH, Category, Poll, RetiredSlug
 from polls.services import tables
 from polls.services.config_push import PushError, push_config, withdraw_config
 from polls.services.dashboard import PublishError, publish_dashboard, unpublish_dashboard
-from polls.services.retention import PurgeError, check_erasable, erase_poll
+from polls.services.retention import PurgeError, check_erasable, erase_totals, erase_votes
 
 MIN_CATEGORIES_TO_OPEN = 2
 # What a duplicate takes from its original; status, schedule, pushes and recounts start afresh.
@@ -41,6 +41,15 @@ _COPIED_FIELDS = (
 
 class LifecycleError(Exception):
     """The change was not made; the message says why, in words an organiser can act on."""
+
+
+class DeletionUnfinished(LifecycleError):
+    """A deletion stopped at a failed step: the poll stays, marked as being deleted since
+    `started_at` (it takes no votes and is never pushed again); deleting it again finishes."""
+
+    def __init__(self, message: str, started_at: datetime) -> None:
+        super().__init__(message)
+        self.started_at = started_at
 
 
 @dataclass(frozen=True)
@@ -140,27 +149,39 @@ def duplicate(poll: Poll) -> Poll:
 
 
 def delete_poll(poll: Poll) -> DeletedPoll:
-    """Delete the poll with everything it left in AWS: withdraw its configuration, so it takes
-    no more votes, erase its votes and totals, so a new poll given its slug starts from
-    nothing, then delete it and take its public page down.
+    """Delete the poll with everything it left in AWS, resumably: mark it as being deleted
+    (never pushed again), withdraw its configuration, so it takes no more votes, turn its
+    totals into a tombstone the tally honours, erase its votes, then retire its slug (never
+    reused) and delete it, and take its public page down.
 
-    LifecycleError, with the poll kept, while its votes cannot be erased yet (check_erasable)
-    or its configuration cannot be withdrawn; also when the erase fails after the withdrawal
-    (the poll then takes no votes). The poll's row is deleted only after the erase, so a
-    refusal leaves the database as it was. A page that cannot be taken down is reported in
-    the result: the poll is deleted all the same."""
+    LifecycleError, with nothing changed, while its votes cannot be erased yet
+    (check_erasable). Each later step is idempotent: when one fails, DeletionUnfinished says
+    what is left, the poll stays marked, and deleting it again (no check: it takes no votes)
+    finishes from where it stopped. The poll's row goes only once every step succeeded. A
+    page that cannot be taken down is reported in the result: the poll is deleted all the
+    same."""
+    if poll.deletion_started_at is None:
+        try:
+            check_erasable(poll)
+        except PurgeError as error:
+            raise LifecycleError(str(error)) from None
+        poll.deletion_started_at = timezone.now()
+        poll.save(update_fields=["deletion_started_at"])
+    steps = "its configuration is still pushed, its totals and votes are not erased"
     try:
-        check_erasable(poll)
         withdraw_config(poll)
+        steps = "it takes no votes; its totals and votes are not erased"
+        erase_totals(poll.slug)
+        steps = "it takes no votes and its totals are erased; some of its votes are not"
+        erased = erase_votes(poll.slug)
     except (PurgeError, PushError) as error:
-        raise LifecycleError(str(error)) from None
-    try:
-        erased = erase_poll(poll.slug)
-    except PurgeError as error:
-        raise LifecycleError(
-            f"{error}. It no longer takes votes; delete it again to erase its votes"
+        raise DeletionUnfinished(
+            f"{error}. The deletion stopped: {steps}; delete it again to finish",
+            poll.deletion_started_at,
         ) from None
-    poll.delete()
+    with transaction.atomic():
+        RetiredSlug.objects.get_or_create(slug=poll.slug)
+        poll.delete()
     try:
         unpublish_dashboard(poll)
     except PublishError as error:
@@ -229,6 +250,7 @@ def _free_slug(slug: str) -> str:
     for n in range(1, 1000):
         suffix = "-copy" if n == 1 else f"-copy-{n}"
         candidate = slug[: SLUG_MAX_LENGTH - len(suffix)] + suffix
-        if not Poll.objects.filter(slug=candidate).exists():
+        taken = Poll.objects.filter(slug=candidate).exists()
+        if not taken and not RetiredSlug.objects.filter(slug=candidate).exists():
             return candidate
     raise LifecycleError(f"there are too many copies of {slug!r} already")

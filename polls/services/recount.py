@@ -1,7 +1,10 @@
 """Recount: recompute a poll's totals from the votes table, report drift, optionally repair.
 
 The votes are counted with the same rule the tally uses (lambdas.shared.counting), over the
-poll's VOTE_SHARDS partitions (Queries, no Scan). Repair adds the difference to the aggregate
+poll's VOTE_SHARDS partitions (Queries, no Scan). Votes that data retention removed (the
+table's TTL, a purge) still count: the tally records each in the aggregate's "removed:"
+counters, and the recount adds those back to the stored votes, so an expired vote is never
+"repaired" out of the totals. Repair adds the difference to the aggregate
 item. It is only exact once no vote is in flight: a vote that the scan saw but the tally has
 not applied yet would be added twice (once by the repair, once by the tally). So repair
 refuses unless the poll is closed and the tally has not written for QUIET_SECONDS, and the
@@ -20,7 +23,12 @@ from django.utils import timezone
 
 from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import VotingState
-from lambdas.shared.counting import UncountableVote, aggregate_counters, vote_counters
+from lambdas.shared.counting import (
+    UncountableVote,
+    aggregate_counters,
+    removed_from_aggregate,
+    vote_counters,
+)
 from lambdas.shared.timestamps import minute_of
 from polls.services import aws, tables
 from polls.services.retention import QUIET_SECONDS
@@ -42,7 +50,8 @@ class RecountError(aws.ServiceError):
 
 @dataclass(frozen=True)
 class Recount:
-    counted: dict[str, int]  # aggregate attribute -> count from the votes table
+    counted: dict[str, int]  # aggregate attribute -> stored votes plus removed ones
+    removed: dict[str, int]  # aggregate attribute -> votes removed by retention (in counted)
     stored: dict[str, int]  # aggregate attribute -> what the aggregate item holds
     stored_updated_at: str  # the aggregate's updated_at when read ("" if none)
     uncountable: int  # vote items without a category
@@ -70,7 +79,8 @@ def count_stored_votes(poll_id: str) -> tuple[Counter[str], int]:
 
 
 def recount(poll: Poll) -> Recount:
-    """Count the votes, then read the aggregate; record the outcome on the poll."""
+    """Count the votes, then read the aggregate (its removed counters added to the votes);
+    record the outcome on the poll."""
     counted, uncountable = count_stored_votes(poll.slug)
     item = tables.read_aggregate(poll.slug, RecountError)
     if attributes.AGGREGATE_PURGED_AT in item:
@@ -80,7 +90,8 @@ def recount(poll: Poll) -> Recount:
             "final: there is nothing left to recount them against"
         )
     result = Recount(
-        counted=dict(counted),
+        counted=dict(counted + removed_from_aggregate(item)),
+        removed=dict(removed_from_aggregate(item)),
         stored=aggregate_counters(item),
         stored_updated_at=item.get(attributes.AGGREGATE_UPDATED_AT, {}).get("S", ""),
         uncountable=uncountable,

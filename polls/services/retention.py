@@ -20,6 +20,7 @@ from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import VotingState
 from lambdas.shared.timestamps import stored_time
 from polls.services import aws, tables
+from polls.services.config_push import PushError, push_config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 QUIET_SECONDS = 60
 # Mark-then-delete rounds for one vote before giving up: a closed poll's votes stop changing.
 PURGE_ATTEMPTS = 5
+# Attributes one UpdateItem removes from a tombstoned aggregate (its expression stays < 4 KB).
+_REMOVED_PER_UPDATE = 100
 
 
 class PurgeError(aws.ServiceError):
@@ -38,9 +41,14 @@ class PurgeError(aws.ServiceError):
 
 
 def purge_votes(poll: Poll) -> int:
-    """Delete every vote of a poll that no longer takes votes; returns how many."""
-    if poll.to_config().voting_state(timezone.now()) == VotingState.ACCEPTING:
+    """Delete every vote of a poll that no longer takes votes, and has not for QUIET_SECONDS;
+    returns how many. First the poll is pushed as never taking votes again (votes_expire_at:
+    now), so no voter whose vote is deleted can vote twice, even if it were pushed open."""
+    now = timezone.now()
+    if poll.to_config().voting_state(now) == VotingState.ACCEPTING:
         raise PurgeError("the poll still takes votes: close it before purging its votes")
+    check_erasable(poll, now)
+    _end_voting_for_good(poll, now)
     purged = _delete_votes(poll.slug)
     _on_aggregate(
         "update_item",
@@ -52,31 +60,64 @@ def purge_votes(poll: Poll) -> int:
     return purged
 
 
+def _end_voting_for_good(poll: Poll, now: datetime) -> None:
+    """Push the poll with its votes_expire_at brought forward to `now`: from then on the
+    ingest takes no vote for it, whatever its status."""
+    before = poll.votes_expire_at
+    if before is not None and before <= now:
+        return
+    poll.votes_expire_at = now
+    try:
+        push_config(poll)
+    except PushError as error:
+        poll.votes_expire_at = before
+        raise PurgeError(f"the poll could not be pushed as taking no more votes: {error}") from None
+
+
 def check_erasable(poll: Poll, now: datetime | None = None) -> None:
-    """PurgeError unless the poll's votes can be erased without one coming back: it takes no
-    votes, the ingest's cached configuration has expired since it closed, and the tally has
-    been quiet (a vote applied after the erase would bring an aggregate item back)."""
+    """PurgeError unless the poll's votes can be erased without a new one arriving: it takes
+    no votes, and the ingest's cached configuration has expired since it closed. The tally may
+    still be behind: what it applies after the erase meets the aggregate's tombstone
+    (erase_totals) and is dropped."""
     now = now or timezone.now()
     if poll.to_config().voting_state(now) == VotingState.ACCEPTING:
         raise PurgeError("it is taking votes: close it first")
     quiet = timedelta(seconds=QUIET_SECONDS)
     if poll.closes_at is not None and now - poll.closes_at < quiet:
         raise PurgeError(f"it closed less than {QUIET_SECONDS} s ago; try again in a minute")
-    updated_at = tables.read_aggregate(poll.slug, PurgeError).get(attributes.AGGREGATE_UPDATED_AT)
-    if updated_at and now - datetime.fromisoformat(updated_at["S"]) < quiet:
-        raise PurgeError(
-            f"the tally counted votes less than {QUIET_SECONDS} s ago; try again in a minute"
+
+
+def erase_totals(poll_id: str, now: datetime | None = None) -> None:
+    """Turn the aggregate item of a poll being deleted into a tombstone: its deletion time and
+    nothing else. The tally's writes are conditional on there being no tombstone, so no stream
+    record of the deleted poll brings totals back, however late it arrives (its slug is
+    retired: no other poll ever uses the item). Idempotent; UpdateItem and GetItem only."""
+    _on_aggregate(
+        "update_item",
+        poll_id,
+        UpdateExpression="SET #deleted = if_not_exists(#deleted, :now)",
+        ExpressionAttributeNames={"#deleted": attributes.AGGREGATE_DELETED_AT},
+        ExpressionAttributeValues={":now": {"S": stored_time(now or timezone.now())}},
+    )
+    kept = {keys.PARTITION_KEY, attributes.AGGREGATE_DELETED_AT}
+    leftover = sorted(set(tables.read_aggregate(poll_id, PurgeError)) - kept)
+    for start in range(0, len(leftover), _REMOVED_PER_UPDATE):
+        names = {
+            f"#a{i}": name for i, name in enumerate(leftover[start : start + _REMOVED_PER_UPDATE])
+        }
+        _on_aggregate(
+            "update_item",
+            poll_id,
+            UpdateExpression="REMOVE " + ", ".join(names),
+            ExpressionAttributeNames=names,
         )
 
 
-def erase_poll(poll_id: str) -> int:
-    """Delete the votes and the totals of a poll that is being deleted, so that a new poll
-    under the same slug starts from nothing (no inherited totals, no "already voted");
-    returns how many votes. Only after check_erasable and once the configuration is
-    withdrawn."""
-    erased = _delete_votes(poll_id)
-    _on_aggregate("delete_item", poll_id)
-    return erased
+def erase_votes(poll_id: str) -> int:
+    """Delete the votes of a poll that is being deleted (after erase_totals: their deletions
+    then change no totals); returns how many. Idempotent: run again, it deletes what is
+    left."""
+    return _delete_votes(poll_id)
 
 
 def _delete_votes(poll_id: str) -> int:

@@ -1,4 +1,5 @@
-"""Pointing a poll's Twilio number at the ingest webhook, through Twilio's REST API.
+"""The account's Twilio numbers, through Twilio's REST API: listing them into the portal (for
+a superuser to assign to organisers) and pointing a poll's number at the ingest webhook.
 
 The twilio SDK's REST client does the work (find the IncomingPhoneNumber by number, set its
 SmsUrl and SmsMethod). Its base URL comes from TWILIO_API_BASE_URL (empty: Twilio's), so the
@@ -11,16 +12,15 @@ from __future__ import annotations
 import ipaddress
 import urllib.parse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-if TYPE_CHECKING:
-    from polls.models import Poll
+from polls.models import PhoneNumber, Poll, may_use_number, number_refusal
 
 SMS_METHOD = "POST"
 # An organiser waits for this in the browser.
@@ -42,7 +42,10 @@ class WebhookSet:
 
 
 def configure_poll_number(poll: Poll) -> WebhookSet:
-    """Set the SMS webhook of the poll's number and record what was set on the poll."""
+    """Set the SMS webhook of the poll's number and record what was set on the poll; only on
+    a number assigned to the poll's owner (any number for a superuser's poll)."""
+    if not may_use_number(poll.owner, poll.number):
+        raise TwilioError(number_refusal(poll.number))
     result = set_sms_webhook(poll.number, settings.PUBLIC_WEBHOOK_URL)
     poll.twilio_sms_url = result.sms_url
     poll.twilio_configured_at = timezone.now()
@@ -77,6 +80,49 @@ def set_sms_webhook(number: str, url: str) -> WebhookSet:
         sms_url=updated.sms_url or "",
         sms_method=updated.sms_method or "",
     )
+
+
+@dataclass(frozen=True)
+class NumbersSynced:
+    """What a sync changed: numbers new to the portal, numbers whose SID changed, and numbers
+    the portal knows that the account no longer has (kept, with their owners)."""
+
+    added: list[str]
+    updated: list[str]
+    missing: list[str]
+
+
+def list_account_numbers() -> dict[str, str]:
+    """Every phone number of the Twilio account (all pages), with its SID."""
+    client = _client()
+    try:
+        listed = client.api.v2010.account.incoming_phone_numbers.list()
+    except OSError:  # as in set_sms_webhook
+        raise TwilioError(f"cannot reach Twilio's API at {client.api.base_url}") from None
+    except TwilioException as error:
+        raise TwilioError(_describe(error, settings.TWILIO_ACCOUNT_SID)) from None
+    return {found.phone_number: found.sid or "" for found in listed if found.phone_number}
+
+
+def sync_phone_numbers() -> NumbersSynced:
+    """Make the portal's phone numbers those of the Twilio account: add the new ones (owned
+    by nobody until a superuser assigns them) and refresh their SIDs."""
+    listed = list_account_numbers()
+    with transaction.atomic():
+        known = {phone.number: phone for phone in PhoneNumber.objects.select_for_update()}
+        added = sorted(set(listed) - set(known))
+        PhoneNumber.objects.bulk_create(
+            PhoneNumber(number=number, twilio_sid=listed[number]) for number in added
+        )
+        updated = sorted(
+            number
+            for number, phone in known.items()
+            if number in listed and phone.twilio_sid != listed[number]
+        )
+        for number in updated:
+            known[number].twilio_sid = listed[number]
+            known[number].save(update_fields=["twilio_sid"])
+    return NumbersSynced(added, updated, sorted(set(known) - set(listed)))
 
 
 def _client() -> Client:

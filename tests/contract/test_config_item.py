@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambdas.shared.config_doc import InvalidConfig, PollStatus
+from lambdas.shared.config_doc import InvalidConfig, PollStatus, VotingState
 from lambdas.shared.config_item import from_item, to_item
 from tests.factories import demo_poll
 
@@ -29,9 +29,20 @@ def test_an_item_round_trips_to_the_same_configuration() -> None:
         opens_at=datetime(2030, 1, 1, 9, tzinfo=UTC),
         replies={"confirmed": "Yum, {label}!"},
         retention_days=30,
+        votes_expire_at=datetime(2030, 2, 1, 9, tzinfo=UTC),
     )
 
     assert from_item(to_item(poll)) == poll
+
+
+def test_a_poll_takes_no_votes_from_when_its_votes_expire_whatever_its_status() -> None:
+    expiry = datetime(2030, 2, 1, 9, tzinfo=UTC)
+    poll = demo_poll(closes_at=expiry + timedelta(days=7), votes_expire_at=expiry)
+
+    assert poll.voting_state(expiry - timedelta(microseconds=1)) == VotingState.ACCEPTING
+    assert poll.voting_state(expiry) == VotingState.CLOSED
+    # Documents without an expiry read (and hash) as they did before it existed.
+    assert "votes_expire_at" not in demo_poll().to_json()
 
 
 @pytest.mark.parametrize(

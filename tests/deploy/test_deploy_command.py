@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from io import StringIO
@@ -134,6 +135,10 @@ def portal_settings(outputs_file: Path, **environment: str) -> subprocess.Comple
             **inherited,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "STACK_OUTPUTS_FILE": str(outputs_file),
+            # What a portal run against AWS must have (portal/settings.py refuses to start
+            # without them there).
+            "SECRET_KEY": "k" + secrets.token_urlsafe(48),
+            "ALLOWED_HOSTS": "portal.example.com",
             **environment,
         },
         capture_output=True,

@@ -140,7 +140,10 @@ def alarms(template) -> dict[tuple[str, str, str], dict[str, Any]]:
         properties = resource["Properties"]
         (dimension,) = properties["Dimensions"]
         watched = dimension["Value"]
-        target = watched.get("Ref") or watched["Fn::GetAtt"][0]
+        # A resource's metric names it; a function's own metric names its Powertools service.
+        target = (
+            watched if isinstance(watched, str) else watched.get("Ref") or watched["Fn::GetAtt"][0]
+        )
         found[(properties["Namespace"], properties["MetricName"], target)] = properties
     return found
 
@@ -161,6 +164,18 @@ def test_alarms_watch_the_failure_queue_the_stream_lag_and_function_errors(templ
         found[("AWS/SQS", "ApproximateNumberOfMessagesVisible", "TallyFailureQueue")]["Threshold"]
         == 0
     )
+
+
+def test_votes_the_ingest_could_not_store_raise_an_alarm(template):
+    from lambdas.ingest import handler as ingest
+
+    namespace = "TextVote"
+    found = alarms(template)[(namespace, ingest.VOTES_NOT_STORED_METRIC, "ingest")]
+
+    assert ingest.metrics.namespace == namespace
+    assert found["Dimensions"] == [{"Name": "service", "Value": ingest.metrics.service}]
+    assert (found["Statistic"], found["Threshold"]) == ("Sum", 0)
+    assert found["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_the_custom_domain_is_optional_and_its_certificate_is_in_us_east_1(template):

@@ -14,7 +14,7 @@ from lambdas.shared.config_doc import PollStatus
 from loadgen.twilio_webhook import post_signed
 from polls.models import Poll
 from tests.browser import chromium
-from tests.factories import organiser, sms
+from tests.factories import assign_number, organiser, sms
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def csv_rows(path: Path) -> list[list[str]]:
 
 
 def test_an_organiser_runs_a_poll_from_the_browser(backend, live_server, fast_passwords):
-    organiser("olivia", PASSWORD)
+    assign_number(organiser("olivia", PASSWORD), DEMO_NUMBER)  # a superuser gave her the number
     with chromium() as browser:
         page = browser.new_page(accept_downloads=True)
         problems: list[str] = []

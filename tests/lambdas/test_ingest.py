@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +17,7 @@ from tests.factories import (
     WEBHOOK_URL,
     demo_poll,
     dynamodb,
+    emitted_metrics,
     put_poll,
     signed_event,
     sms,
@@ -90,16 +90,6 @@ def test_forged_requests_get_403_and_write_nothing(aws, signature_options, statu
 
     assert response["statusCode"] == status
     assert vote_items() == []
-
-
-def emitted_metrics(output: str) -> list[str]:
-    """Metric names in the CloudWatch embedded-metric-format lines Powertools printed."""
-    names = []
-    for line in output.splitlines():
-        if line.startswith('{"_aws"'):
-            document = json.loads(line)
-            names += [m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
-    return names
 
 
 def test_each_outcome_is_a_metric_and_logs_hold_no_phone_number(aws, capsys, caplog):

@@ -146,6 +146,7 @@ def test_poison_goes_to_the_failure_queue_without_blocking_the_batch(aws):
     assert "keys or sequence number" in message["reason"]
 
 
+@pytest.mark.outside_the_stack
 def test_poison_is_retried_when_the_failure_queue_is_unreachable(aws):
     poison = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "7"}}
     missing_queue = replace(
@@ -159,6 +160,7 @@ def test_poison_is_retried_when_the_failure_queue_is_unreachable(aws):
     assert counts() == {"A": 1}
 
 
+@pytest.mark.outside_the_stack
 def test_failed_write_reports_that_polls_records_for_retry(aws):
     records = [insert("demo", voter(1), "A"), insert("other", voter(1), "A")]
 
@@ -169,3 +171,47 @@ def test_failed_write_reports_that_polls_records_for_retry(aws):
     assert response == {
         "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
     }
+
+
+def retention_removal(poll: str, voter_n: int, category: str, *, by_ttl: bool) -> dict:
+    """The REMOVE record of a vote deleted by the table's TTL, or by a purge (marked first)."""
+    removal = record("REMOVE", poll, voter(voter_n), category, None)
+    if by_ttl:
+        removal["userIdentity"] = {"type": "Service", "principalId": attributes.TTL_DELETER}
+    else:
+        removal["dynamodb"]["OldImage"][attributes.VOTE_PURGED] = {"BOOL": True}
+    return removal
+
+
+def test_votes_removed_by_retention_keep_counting_and_are_counted_as_removed(aws):
+    run([insert("demo", voter(n), "AB"[n % 2]) for n in range(4)])
+
+    run(
+        [
+            retention_removal("demo", 0, "A", by_ttl=True),
+            retention_removal("demo", 1, "B", by_ttl=False),
+            retention_removal("demo", 2, "A", by_ttl=False),
+        ]
+    )
+
+    stored = aggregate()
+    assert counts() == {"A": 2, "B": 2}
+    assert stored[attributes.AGGREGATE_TOTAL] == {"N": "4"}
+    assert {name: v["N"] for name, v in stored.items() if name.startswith("removed:")} == {
+        "removed:n:A": "2",
+        "removed:n:B": "1",
+        "removed:total": "3",
+        "removed:r:": "3",
+    }
+
+
+def test_records_of_a_deleted_poll_do_not_bring_its_totals_back(aws):
+    run([insert("demo", voter(1), "A")])
+    tombstone = {**keys.aggregate_key("demo"), attributes.AGGREGATE_DELETED_AT: {"S": "x"}}
+    dynamodb().put_item(TableName=AGGREGATES_AND_FAILURE_QUEUE.aggregates_table, Item=tombstone)
+
+    response = run([insert("demo", voter(2), "B"), insert("other", voter(2), "B")])
+
+    assert response == {"batchItemFailures": []}
+    assert aggregate() == tombstone
+    assert counts("other") == {"B": 1}

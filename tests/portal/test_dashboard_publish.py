@@ -122,6 +122,7 @@ def test_republishing_replaces_the_page_and_keeps_one_copy_of_each_asset(dashboa
     assert json.loads(objects["polls/fruit/config.json"]["Body"])["status"] == "closed"
 
 
+@pytest.mark.outside_the_stack
 def test_publish_command_prints_the_url_and_names_problems(dashboard_settings, poll, capsys):
     call_command("publish_dashboard", "fruit")
     assert capsys.readouterr().out.strip().endswith("/polls/fruit/index.html")
@@ -192,6 +193,7 @@ def test_closing_leaves_an_unpublished_dashboard_unpublished(
     assert published_objects() == {}
 
 
+@pytest.mark.outside_the_stack
 def test_a_failed_republish_is_a_warning_and_the_poll_stays_closed(
     dashboard_settings, poll, admin_client
 ):

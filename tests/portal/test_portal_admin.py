@@ -13,6 +13,7 @@ from polls.models import Poll
 from tests.factories import (
     POLLS_URL,
     add_form,
+    assign_number,
     change_form,
     logged_in,
     make_poll,
@@ -89,6 +90,7 @@ def test_superusers_see_every_poll_and_choose_the_owner(bob_poll):
 
 
 def test_adding_an_open_poll_sets_the_owner_and_pushes_it(aws, alice):
+    assign_number(alice)
     client = logged_in(alice)
     assert 'name="owner"' not in client.get(f"{ADD_URL}add/").content.decode()
 
@@ -107,6 +109,7 @@ def test_adding_an_open_poll_sets_the_owner_and_pushes_it(aws, alice):
 
 
 def test_a_draft_poll_is_not_pushed_on_save(aws, alice):
+    assign_number(alice)
     logged_in(alice).post(f"{ADD_URL}add/", add_form(("A", "Apples", ""), status="draft"))
 
     assert Poll.objects.get(slug="fruit").config_version == 0
@@ -345,9 +348,8 @@ def test_a_keyword_never_takes_the_texts_of_another_poll_on_the_number(aws, alic
     first = make_poll(alice, "first", "First?", categories=[("A", "Apples"), ("B", "Bananas")])
     client = logged_in(alice)
     client.post(f"{ADD_URL}{first.pk}/run/open_now/")
-    bob = logged_in(organiser("bob"))
 
-    response = bob.post(f"{ADD_URL}add/", add_form(("X", "Xylophones", ""), keyword="a"))
+    response = client.post(f"{ADD_URL}add/", add_form(("X", "Xylophones", ""), keyword="a"))
 
     assert (
         f"Another poll on {DEMO_NUMBER} has no keyword and a choice starting with “a”: its "
@@ -373,3 +375,49 @@ def test_a_code_never_starts_with_the_keyword_of_another_poll_on_the_number(aws,
     assert clash in page_messages(opened)[0]
     draft.refresh_from_db()
     assert draft.status == PollStatus.DRAFT
+
+
+# Numbers belong to organisers (issue 15, defect 13).
+
+NOT_YOURS = (
+    f"{DEMO_NUMBER} is not one of your Twilio numbers: ask an administrator to assign it to you "
+    "(Phone numbers, in the admin)."
+)
+
+
+def test_an_organiser_cannot_add_a_poll_on_another_organisers_number(aws, alice):
+    make_poll(alice, "alices-show")  # the demo number is Alice's
+    bob = logged_in(organiser("bob"))
+
+    response = bob.post(f"{ADD_URL}add/", add_form(("A", "Apples", ""), ("B", "Bananas", "")))
+
+    assert NOT_YOURS in response.content.decode()
+    assert list(Poll.objects.values_list("slug", flat=True)) == ["alices-show"]
+    assert pushed_config(DEMO_NUMBER, "fruit") is None
+
+
+def test_an_organiser_cannot_move_a_poll_onto_another_organisers_number(aws, alice):
+    make_poll(alice, "alices-show")
+    bob = organiser("bob")
+    bobs = make_poll(bob, "bobs-poll", number="+447700900777")
+
+    response = logged_in(bob).post(
+        f"{ADD_URL}{bobs.pk}/change/", change_form(bobs, number=DEMO_NUMBER)
+    )
+
+    assert NOT_YOURS in response.content.decode()
+    bobs.refresh_from_db()
+    assert bobs.number == "+447700900777"
+
+
+def test_a_superuser_adds_a_poll_for_an_organiser_only_on_their_number(aws, alice):
+    bob = organiser("bob")
+    make_poll(bob, "bobs-show")  # the demo number is Bob's
+    admin = logged_in(User.objects.create_superuser("root"))
+    form = add_form(("A", "Apples", ""), ("B", "Bananas", ""), owner=str(alice.pk))
+
+    refused = admin.post(f"{ADD_URL}add/", form)
+    assert NOT_YOURS in refused.content.decode()
+
+    admin.post(f"{ADD_URL}add/", {**form, "owner": str(bob.pk)})
+    assert Poll.objects.get(slug="fruit").owner == bob

@@ -1,5 +1,6 @@
 """Owner isolation: another organiser (and a visitor who is not logged in) walks every URL the
-portal serves, with GET and POST, aimed at Bob's poll, and neither sees nor changes anything.
+portal serves, with GET and POST, aimed at Bob's poll and Bob's phone number, and neither sees
+nor changes anything (the phone numbers' pages, sync included, are a superuser's).
 
 The URLs come from the URL resolver, so a page or action added later is walked too. Bob, the
 owner, walks the same URLs first: they are the right ones, and they do show his poll.
@@ -19,7 +20,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver
 
 from polls.admin import PollAdmin
-from polls.models import Poll
+from polls.models import PhoneNumber, Poll
 from tests.factories import POLLS_URL, logged_in, make_poll, organiser, write_totals
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +48,12 @@ def routes(resolver: URLResolver | None = None, prefix: str = "") -> Iterator[st
 
 def urls(bob: User, poll: Poll) -> list[str]:
     """Every route, with Bob's objects (or each action, app) in its parameters."""
-    ids = {"auth/user/": bob.pk, "auth/group/": Group.objects.get().pk, "polls/": poll.pk}
+    ids = {
+        "auth/user/": bob.pk,
+        "auth/group/": Group.objects.get().pk,
+        "polls/phonenumber/": PhoneNumber.objects.get(number=poll.number).pk,
+        "polls/": poll.pk,
+    }
     found: list[str] = []
     for route in routes():
         if route in ("admin/logout/", "admin/(?P<url>.*)$"):
@@ -99,6 +105,7 @@ def snapshot(poll: Poll) -> tuple[Any, ...]:
         poll.twilio_sms_url,
         list(poll.categories.values_list("code", "label")),
         Poll.objects.count(),
+        list(PhoneNumber.objects.values_list("number", "owner", "twilio_sid")),
     )
 
 
@@ -164,6 +171,21 @@ def test_nobody_else_sees_or_changes_a_poll(bob, bobs_poll, visitor):
     }
     assert bob_urls and 200 not in bob_urls.values(), bob_urls
     assert snapshot(bobs_poll) == before
+
+
+def test_a_superuser_reaches_bobs_number_on_the_walked_urls(bob, bobs_poll):
+    root = User.objects.create_superuser("root")
+
+    seen = walk(logged_in(root), bob, bobs_poll, methods=("GET",))
+
+    assert [key for key, (status, _) in seen.items() if status >= 500] == []
+    number = PhoneNumber.objects.get(number=bobs_poll.number)
+    listed, change = "/admin/polls/phonenumber/", f"/admin/polls/phonenumber/{number.pk}/change/"
+    assert all(seen["GET", url][0] == 200 for url in (listed, change))
+    assert "+447700900777" in seen["GET", change][1]
+    assert "+447700900777" in seen["GET", listed][1]
+    assert "Sync numbers from Twilio" in seen["GET", listed][1]
+    assert seen["GET", "/admin/polls/phonenumber/sync/"][0] == 405  # a button: POST only
 
 
 def test_the_owners_buttons_work_on_the_same_urls(bob, bobs_poll):

@@ -14,13 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 
 from deploy.local.resources import DEMO_NUMBER
+from polls.models import PhoneNumber, Poll
 from tests.factories import (
     POLLS_URL,
+    add_form,
     change_url,
     logged_in,
     make_poll,
+    organiser,
     page_messages,
 )
 
@@ -32,6 +36,7 @@ WEBHOOK = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"
 # Where Twilio sends the texts of a number nobody has configured.
 TWILIO_DEMO_REPLY = "https://demo.twilio.com/welcome/sms/reply"
 API = "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers"
+NUMBERS_URL = "/admin/polls/phonenumber/"
 
 
 def twilio_number(phone_number: str, sid: str) -> dict[str, Any]:
@@ -307,3 +312,92 @@ def test_a_rest_error_on_the_update_is_a_message(twilio, alice):
         f"The Twilio number {DEMO_NUMBER} of “Best fruit?” was not configured: Twilio does not "
         f"know the account {ACCOUNT} or its number (HTTP 404)."
     ]
+
+
+# Numbers belong to organisers (issue 15, defect 13).
+
+
+def sync(client):
+    return client.post(f"{NUMBERS_URL}sync/", follow=True)
+
+
+def test_an_organiser_cannot_configure_a_number_assigned_to_another(twilio, alice):
+    make_poll(alice, "alices-show")  # the demo number is Alice's
+    bob = organiser("bob")
+    bobs = make_poll(bob, "bobs-poll")  # written straight to the database: no form stops it
+
+    response = configure(logged_in(bob), bobs)
+
+    assert page_messages(response) == [
+        f"The Twilio number {DEMO_NUMBER} of “Best fruit?” was not configured: {DEMO_NUMBER} "
+        "is not one of your Twilio numbers: ask an administrator to assign it to you (Phone "
+        "numbers, in the admin)."
+    ]
+    assert twilio.requests == []
+    assert twilio.numbers["PN" + "a" * 32]["sms_url"] == TWILIO_DEMO_REPLY
+
+
+def test_a_superuser_syncs_the_accounts_numbers_and_assigns_one(twilio, alice):
+    admin = logged_in(User.objects.create_superuser("root"))
+
+    response = sync(admin)
+
+    assert page_messages(response) == [
+        f"Synced the numbers of the Twilio account. New: {DEMO_NUMBER}, {DEMO_NUMBER}1; new "
+        "SIDs: 0. Assign each new number to its organiser."
+    ]
+    assert list(PhoneNumber.objects.values_list("number", "twilio_sid", "owner")) == [
+        (DEMO_NUMBER, "PN" + "a" * 32, None),
+        (DEMO_NUMBER + "1", "PN" + "b" * 32, None),
+    ]
+    assert twilio.requests == [("GET", f"{API.format(account=ACCOUNT)}.json", {})]
+    # Nobody's yet: Alice may not use it.
+    refused = logged_in(alice).post(f"{POLLS_URL}add/", add_form(("A", "A", ""), ("B", "B", "")))
+    assert "is not one of your Twilio numbers" in refused.content.decode()
+
+    number = PhoneNumber.objects.get(number=DEMO_NUMBER)
+    admin.post(f"{NUMBERS_URL}{number.pk}/change/", {"number": DEMO_NUMBER, "owner": alice.pk})
+
+    assert PhoneNumber.objects.get(number=DEMO_NUMBER).owner == alice
+    added = logged_in(alice).post(f"{POLLS_URL}add/", add_form(("A", "A", ""), ("B", "B", "")))
+    assert added.status_code == 302
+    assert Poll.objects.get(slug="fruit").owner == alice
+
+
+def test_a_second_sync_keeps_owners_and_names_numbers_the_account_lost(twilio, alice):
+    make_poll(alice, "fruit", number="+447700900123")  # Alice's, not in the account
+    PhoneNumber.objects.create(number=DEMO_NUMBER, owner=alice, twilio_sid="PN" + "0" * 32)
+
+    response = sync(logged_in(User.objects.create_superuser("root")))
+
+    assert page_messages(response) == [
+        f"Synced the numbers of the Twilio account. New: {DEMO_NUMBER}1; new SIDs: 1. Assign "
+        "each new number to its organiser.",
+        "No longer in the Twilio account: +447700900123. Polls cannot be configured there; "
+        "delete a number once no poll uses it.",
+    ]
+    assert list(PhoneNumber.objects.values_list("number", "twilio_sid", "owner")) == [
+        (DEMO_NUMBER, "PN" + "a" * 32, alice.pk),
+        (DEMO_NUMBER + "1", "PN" + "b" * 32, None),
+        ("+447700900123", "", alice.pk),
+    ]
+
+
+def test_a_failed_sync_is_a_message(twilio, settings):
+    settings.TWILIO_AUTH_TOKEN = "wrong-token"
+
+    response = sync(logged_in(User.objects.create_superuser("root")))
+
+    assert page_messages(response) == [
+        "The numbers were not synced from Twilio: Twilio did not accept the account SID and "
+        "auth token (HTTP 401)."
+    ]
+    assert not PhoneNumber.objects.exists()
+
+
+def test_organisers_neither_see_nor_sync_the_numbers(twilio, alice):
+    client = logged_in(alice)
+
+    assert client.get(NUMBERS_URL).status_code == 403
+    assert sync(client).status_code == 403
+    assert twilio.requests == []

@@ -11,11 +11,13 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from deploy.local.stream_poller import StreamPoller
 from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import PollStatus
 from lambdas.shared.timestamps import stored_time
+from lambdas.tally import handler as tally
 from polls.models import Poll
-from tests.factories import aggregate
+from tests.factories import aggregate, vote_items
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +83,45 @@ def test_repair_waits_for_the_tally_to_be_idle(counted_poll):
 def test_recount_of_an_unknown_poll():
     with pytest.raises(CommandError, match="no poll with the slug"):
         call_command("recount", "nope", stdout=StringIO())
+
+
+def expire_by_ttl(vote: dict, votes_stream_arn: str) -> None:
+    """Delete the vote as DynamoDB's TTL does, and let the tally apply the stream: moto's
+    records name no deleter, so the REMOVE records get the TTL's userIdentity on the way."""
+    boto3.client("dynamodb").delete_item(
+        TableName=settings.VOTES_TABLE,
+        Key={name: vote[name] for name in (keys.PARTITION_KEY, keys.SORT_KEY)},
+    )
+
+    def tally_as_ttl(event: dict, context: object) -> dict:
+        for record in event["Records"]:
+            if record["eventName"] == "REMOVE":
+                record["userIdentity"] = {
+                    "type": "Service",
+                    "principalId": attributes.TTL_DELETER,
+                }
+        return tally.handler(event, context)
+
+    StreamPoller(boto3.client("dynamodbstreams"), votes_stream_arn, tally_as_ttl).drain()
+
+
+def test_repair_keeps_the_votes_that_retention_removed(counted_poll, aws):
+    an_a_vote = next(v for v in vote_items() if v[attributes.VOTE_CATEGORY] == {"S": "A"})
+    expire_by_ttl(an_a_vote, aws.votes_stream_arn)
+    Poll.objects.filter(pk=counted_poll.pk).update(status=PollStatus.CLOSED)
+    corrupt(updated_at="2026-01-01T00:00:00.000Z")  # and an hour-old last write
+
+    with pytest.raises(CommandError, match="run again with --repair"):
+        recount()
+    assert Poll.objects.get(pk=counted_poll.pk).last_recount_drift == {
+        "n:A": 5,
+        "total": 5,
+    }
+
+    output = recount("--repair")
+
+    assert "counted includes 1 votes removed by data retention" in output
+    assert attributes.counts_from_aggregate(aggregate()) == {"A": 2, "B": 3}
+    assert aggregate()[attributes.AGGREGATE_TOTAL] == {"N": "5"}
+    assert len(vote_items()) == 4
+    assert "no drift" in recount()

@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import os
-import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import boto3
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from deploy.local.resources import DEMO_NUMBER, DEV_VOTER_HASH_KEY
 from deploy.local.stream_poller import StreamPoller
 from lambdas.ingest import handler as ingest
 from lambdas.shared import attributes, keys
-from lambdas.shared.config_doc import PollStatus
+from lambdas.shared.config_doc import PollStatus, VotingState
+from lambdas.shared.counting import aggregate_counters, removed_from_aggregate
 from lambdas.shared.timestamps import stored_time
 from lambdas.shared.voters import voter_key
 from lambdas.tally import handler as tally
 from lambdas.tally.deltas import contribution
 from polls.models import Poll
 from polls.services import aws as portal_aws
+from polls.services.config_push import push_config
+from polls.services.lifecycle import LifecycleError, close_now, open_now, schedule
 from tests.factories import (
+    POLLS_URL,
     WEBHOOK_URL,
     a_while_ago,
+    add_form,
     aggregate,
     change_form,
     change_url,
@@ -65,7 +70,9 @@ def test_purge_deletes_the_votes_and_keeps_the_totals(counted_poll, aws):
     after = {k: v for k, v in aggregate().items() if not k.startswith(("wm:", "updated_at"))}
     purged_at = after.pop(attributes.AGGREGATE_PURGED_AT)["S"]
     assert stored_time(datetime.fromisoformat(purged_at)) == purged_at  # the stored format
-    assert after == before
+    # The totals stay, and every purged vote is also counted as removed by retention.
+    assert removed_from_aggregate(after) == aggregate_counters(before)
+    assert {k: v for k, v in after.items() if not k.startswith("removed:")} == before
     with pytest.raises(CommandError, match="purged"):
         call_command("recount", "demo", stdout=StringIO())
 
@@ -110,19 +117,22 @@ def test_a_ttl_deletion_leaves_the_totals_alone():
     by_ttl = {**removal, "userIdentity": {"type": "Service", "principalId": attributes.TTL_DELETER}}
 
     assert contribution(removal)[1].counts == {"n:A": -1, "total": -1, "r:": -1}
-    assert contribution(by_ttl)[1].counts == {}
+    assert contribution(by_ttl)[1].counts == {
+        "removed:n:A": 1,
+        "removed:total": 1,
+        "removed:r:": 1,
+    }
 
 
-def test_votes_of_a_poll_with_retention_carry_their_expiry(aws, monkeypatch):
+def test_votes_of_a_poll_with_retention_carry_its_expiry(aws, monkeypatch):
     monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
-    put_poll(demo_poll(retention_days=30))
-    event = signed_event(sms("A"))
+    expiry = datetime(2099, 1, 31, 12, 0, 0, 500000, tzinfo=UTC)
+    put_poll(demo_poll(retention_days=30, votes_expire_at=expiry))
 
-    assert ingest.handler(event, None)["statusCode"] == 200
+    assert ingest.handler(signed_event(sms("A")), None)["statusCode"] == 200
 
     (item,) = vote_items()
-    received = event["requestContext"]["timeEpoch"] // 1000
-    assert int(item[attributes.VOTE_EXPIRES_AT]["N"]) == received + 30 * 86400
+    assert int(item[attributes.VOTE_EXPIRES_AT]["N"]) == int(expiry.timestamp()) + 1
     description = boto3.client("dynamodb").describe_time_to_live(
         TableName=os.environ["VOTES_TABLE"]
     )["TimeToLiveDescription"]
@@ -141,21 +151,57 @@ def test_a_new_voter_key_version_gives_new_unlinkable_keys(aws, monkeypatch):
     assert item["sk"]["S"] != voter_key(secret, "demo", "+15550700001")
 
 
-def test_an_organiser_sets_a_retention_period_and_votes_carry_it(alice, aws, monkeypatch):
+def test_an_organiser_sets_a_retention_period_counted_from_the_close(alice, aws, monkeypatch):
     poll = make_poll(alice, "fruit", categories=[("A", "Apples"), ("B", "Bananas")])
     client = logged_in(alice)
+    closes = (timezone.now() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    close_fields = {
+        "closes_at_0": closes.astimezone(UTC).strftime("%Y-%m-%d"),
+        "closes_at_1": closes.astimezone(UTC).strftime("%H:%M:%S"),
+    }
 
     refused = client.post(change_url(poll), change_form(poll, retention_days="0"))
     assert "Ensure this value is greater than or equal to 1." in refused.content.decode()
-    client.post(change_url(poll), change_form(poll, status="open", retention_days="30"))
+    no_close = client.post(change_url(poll), change_form(poll, status="open", retention_days="30"))
+    assert (
+        "A poll with a retention period needs a closing time: its votes are deleted that many "
+        "days after it closes." in no_close.content.decode()
+    )
+    client.post(
+        change_url(poll), change_form(poll, status="open", retention_days="30", **close_fields)
+    )
 
-    assert pushed_config(DEMO_NUMBER, "fruit").retention_days == 30
+    expiry = closes + timedelta(days=30)
+    poll.refresh_from_db()
+    assert poll.votes_expire_at == expiry
+    assert pushed_config(DEMO_NUMBER, "fruit").votes_expire_at == expiry
     monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
-    before = int(time.time())
     assert ingest.handler(signed_event(sms("A")), None)["statusCode"] == 200
     [vote] = vote_items("fruit")
-    expires_at = int(vote[attributes.VOTE_EXPIRES_AT]["N"])
-    assert before + 30 * 86400 <= expires_at <= int(time.time()) + 30 * 86400
+    assert int(vote[attributes.VOTE_EXPIRES_AT]["N"]) == int(expiry.timestamp())
+    # Fixed once pushed: the close cannot move past the votes' expiry.
+    with pytest.raises(LifecycleError) as refused:
+        schedule(poll, None, closes + timedelta(days=31))
+    assert str(refused.value) == (
+        f"Its votes start to expire on {expiry:%Y-%m-%d %H:%M} UTC: it cannot take votes "
+        "after that."
+    )
+
+
+def test_a_retention_period_on_an_open_poll_without_a_close_is_a_form_error(alice, aws):
+    poll = make_poll(
+        alice, "fruit", categories=[("A", "Apples"), ("B", "Bananas")], status="open", push=True
+    )
+
+    response = logged_in(alice).post(change_url(poll), change_form(poll, retention_days="30"))
+
+    assert response.status_code == 200
+    assert (
+        "A poll with a retention period needs a closing time: its votes are deleted that many "
+        "days after it closes." in response.content.decode()
+    )
+    poll.refresh_from_db()
+    assert poll.retention_days is None
 
 
 def test_voter_keys_rotate_only_when_no_vote_is_stored_under_them(counted_poll, aws):
@@ -175,16 +221,14 @@ def test_voter_keys_rotate_only_when_no_vote_is_stored_under_them(counted_poll, 
         "“Fruit?” was not re-keyed: votes are stored under the current keys: purge them "
         "first (manage.py purge_votes)."
     ]
+    a_while_ago(counted_poll)
     purge("--yes")
-    assert rotate() == ["Re-keyed “Fruit?” and pushed version 3 to DynamoDB."]
+    assert rotate() == ["Re-keyed “Fruit?” and pushed version 4 to DynamoDB."]
 
     assert pushed_config(counted_poll.number, "demo").voter_key_version == 2
-    client.post(change_url(counted_poll, "run/open_now"))
-    ingest.reset_container_state()  # a container that has not cached the old document
-    ingest.handler(signed_event(sms("B", sender=phone)), None)
-    [vote] = vote_items()
-    new_key = voter_key(DEV_VOTER_HASH_KEY.encode(), "demo", phone, key_version=2)
-    assert vote[keys.SORT_KEY]["S"] == new_key != old_key
+    # New keys would make every earlier voter a new voter: a purged poll never reopens.
+    reopened = client.post(change_url(counted_poll, "run/open_now"), follow=True)
+    assert page_messages(reopened)[0].startswith("“Fruit?” was not opened: Its votes were removed")
 
 
 def test_a_deleted_poll_takes_its_votes_and_totals_along(counted_poll, aws):
@@ -208,16 +252,15 @@ def test_a_deleted_poll_takes_its_votes_and_totals_along(counted_poll, aws):
     assert delete()[0] == "Deleted the 5 votes of “Fruit?” and its totals."
 
     stream.drain()
-    assert vote_items() == [] and aggregate() == {}
+    assert vote_items() == []
+    assert set(aggregate()) == {keys.PARTITION_KEY, attributes.AGGREGATE_DELETED_AT}
     assert not Poll.objects.filter(pk=counted_poll.pk).exists()
-    # A new poll under the same slug starts from nothing: an earlier voter is a new voter.
-    again = make_poll(root, "demo", categories=[("A", "Apples"), ("B", "Bananas")])
-    client.post(change_url(again, "run/open_now"))
-    ingest.reset_container_state()
-    reply = ingest.handler(signed_event(sms("B", sender="+15550000000")), None)["body"]
-    assert "counted" in reply
-    stream.drain()
-    assert attributes.counts_from_aggregate(aggregate()) == {"B": 1}
+    # Its slug is never given to another poll: nothing it left can be taken for a new poll's.
+    categories = (("A", "Apples", ""), ("B", "Bananas", ""))
+    response = client.post(f"{POLLS_URL}add/", add_form(*categories, slug="demo"))
+    assert response.context["adminform"].form.errors["slug"] == [
+        "A deleted poll had this slug; slugs are never reused. Choose another."
+    ]
 
 
 def test_a_poll_whose_configuration_cannot_be_withdrawn_is_not_deleted(counted_poll, aws):
@@ -229,6 +272,96 @@ def test_a_poll_whose_configuration_cannot_be_withdrawn_is_not_deleted(counted_p
     response = client.post(change_url(counted_poll, "delete"), {"post": "yes"}, follow=True)
 
     assert response.redirect_chain[-1][0] == change_url(counted_poll)
-    [message] = page_messages(response)
-    assert message.startswith("“Fruit?” was not deleted: the config table")
-    assert Poll.objects.filter(pk=counted_poll.pk).exists() and len(vote_items()) == 5
+    assert page_messages(response) == [
+        f"“Fruit?” is not fully deleted: the config table {os.environ['CONFIG_TABLE']!r} does "
+        "not exist. The deletion stopped: its configuration is still pushed, its totals and "
+        "votes are not erased; delete it again to finish."
+    ]
+    assert len(vote_items()) == 5
+    # Kept, and marked as being deleted despite the admin's rollback: never pushed again.
+    counted_poll.refresh_from_db()
+    assert counted_poll.deletion_started_at is not None
+
+
+def test_a_purged_poll_never_takes_votes_again(counted_poll, aws):
+    stream = StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler)
+    close_now(counted_poll)
+    with pytest.raises(CommandError, match="closed less than 60 s ago"):
+        purge("--yes")
+    a_while_ago(counted_poll)
+    purge("--yes")
+    stream.drain()
+    counted_poll.refresh_from_db()
+    purged_at = counted_poll.votes_expire_at
+
+    with pytest.raises(LifecycleError) as refused:
+        open_now(counted_poll)
+
+    assert str(refused.value) == (
+        f"Its votes were removed on {purged_at:%Y-%m-%d %H:%M} UTC (purged, or at the end of "
+        "its retention period): it cannot take votes again, or a voter whose vote was removed "
+        "could vote twice. Duplicate it to run it again."
+    )
+    # Even pushed open by hand, the document says the poll takes no votes.
+    Poll.objects.filter(pk=counted_poll.pk).update(status=PollStatus.OPEN, closes_at=None)
+    counted_poll.refresh_from_db()
+    push_config(counted_poll)
+    assert pushed_config(counted_poll.number, "demo").votes_expire_at == purged_at
+    ingest.reset_container_state()
+    reply = ingest.handler(signed_event(sms("B", sender="+15550000000")), None)["body"]
+    assert "Voting for this poll is closed." in reply
+    stream.drain()
+    assert vote_items() == []
+    assert attributes.counts_from_aggregate(aggregate()) == {"A": 2, "B": 3}
+
+
+def removed_by_ttl(event: dict, context: object) -> dict:
+    """The tally, given REMOVE records as DynamoDB's TTL makes them (its service principal)."""
+    ttl = {"type": "Service", "principalId": attributes.TTL_DELETER}
+    records = [
+        {**record, "userIdentity": ttl} if record["eventName"] == "REMOVE" else record
+        for record in event["Records"]
+    ]
+    return tally.handler({**event, "Records": records}, context)
+
+
+def test_a_voter_whose_vote_the_ttl_removed_cannot_vote_again(alice, aws, monkeypatch):
+    monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
+    closes = timezone.now().replace(microsecond=0) + timedelta(hours=1)
+    poll = make_poll(
+        alice,
+        "demo",
+        categories=[("A", "Apples"), ("B", "Bananas")],
+        status=PollStatus.OPEN,
+        closes_at=closes,
+        retention_days=1,
+        push=True,
+    )
+    expiry = closes + timedelta(days=1)
+    stream = StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, removed_by_ttl)
+    phone = "+15550000001"
+    assert "counted" in ingest.handler(signed_event(sms("A", sender=phone)), None)["body"]
+    [vote] = vote_items()
+    assert int(vote[attributes.VOTE_EXPIRES_AT]["N"]) == int(expiry.timestamp())
+    # The organiser keeps it open past the expiry (the document is pushed as saved).
+    Poll.objects.filter(pk=poll.pk).update(closes_at=expiry + timedelta(days=7))
+    poll.refresh_from_db()
+    push_config(poll)
+    ingest.reset_container_state()
+    # DynamoDB's TTL deletes the vote once its expiry has passed.
+    boto3.client("dynamodb").delete_item(
+        TableName=os.environ["VOTES_TABLE"],
+        Key={k: vote[k] for k in (keys.PARTITION_KEY, keys.SORT_KEY)},
+    )
+    stream.drain()
+    assert attributes.counts_from_aggregate(aggregate()) == {"A": 1}
+
+    after_expiry = expiry + timedelta(seconds=1)
+    response = ingest.answer_webhook(signed_event(sms("B", sender=phone)), now=after_expiry)
+    ingest.metrics.clear_metrics()
+
+    assert "Voting for this poll is closed." in response["body"]
+    assert poll.to_config().voting_state(after_expiry) == VotingState.CLOSED
+    stream.drain()
+    assert vote_items() == []
+    assert attributes.counts_from_aggregate(aggregate()) == {"A": 1}

@@ -57,6 +57,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{'total':<39} {result.counted.get(total, 0):>8} {result.stored.get(total, 0):>8}"
         )
+        removed = result.removed.get(total, 0)
+        if removed:
+            self.stdout.write(
+                f"counted includes {removed} votes removed by data retention (recorded by the "
+                "tally when they were removed)"
+            )
         if result.uncountable:
             self.stderr.write(f"{result.uncountable} vote items have no category")
         drift = result.drift

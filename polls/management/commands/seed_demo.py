@@ -1,4 +1,5 @@
-"""Demo data for `make run`: an organiser, an admin and an open demo poll, pushed to DynamoDB.
+"""Demo data for `make run`: an organiser with the demo number, an admin and an open demo poll,
+pushed to DynamoDB.
 
 Idempotent: running it again keeps what exists (and any edits to the demo poll) but makes
 sure the poll is open and its configuration is pushed.
@@ -15,7 +16,7 @@ from django.db import transaction
 
 from deploy.local.resources import DEMO_NUMBER
 from lambdas.shared.config_doc import PollStatus
-from polls.models import Category, Poll
+from polls.models import Category, PhoneNumber, Poll, RetiredSlug
 from polls.organisers import ensure_organisers_group
 from polls.services.config_push import PushError, push_config
 
@@ -43,6 +44,7 @@ class Command(BaseCommand):
             organiser = self._user(*ORGANISER, superuser=False)
             organiser.groups.add(group)
             self._user(*ADMIN, superuser=True)
+            self._demo_number(organiser)
             poll = self._demo_poll(organiser)
         try:
             version = push_config(poll)
@@ -62,7 +64,18 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         return user
 
+    def _demo_number(self, owner: AbstractUser) -> None:
+        """The demo number, the demo organiser's unless an administrator gave it to someone."""
+        PhoneNumber.objects.get_or_create(number=DEMO_NUMBER)
+        PhoneNumber.objects.filter(number=DEMO_NUMBER, owner=None).update(owner_id=owner.pk)
+
     def _demo_poll(self, owner: AbstractUser) -> Poll:
+        if RetiredSlug.objects.filter(slug=DEMO_SLUG).exists():
+            raise CommandError(
+                f"the demo poll {DEMO_SLUG!r} was deleted, and a deleted poll's slug is never "
+                "used again: remove data/ (the portal's database and the emulator's snapshot) "
+                "to start the demo afresh"
+            )
         poll, created = Poll.objects.get_or_create(
             slug=DEMO_SLUG,
             defaults={
