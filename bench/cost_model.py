@@ -19,11 +19,19 @@ from typing import Any
 
 from bench.common import RESULTS, print_table, write_results
 from bench.dashboard import item_size
-from deploy.template import load_template, tally_stream_mapping
+from deploy.template import (
+    INGEST_FUNCTION,
+    TALLY_FUNCTION,
+    function_configuration,
+    load_template,
+    tally_stream_mapping,
+)
 from lambdas.ingest.votes import Ballot, vote_item
 from lambdas.shared import keys
 
 RATES = (1_000, 10_000, 100_000)
+# Memory sizes the ingest's concurrency is shown for, to choose the template's from.
+INGEST_MEMORY_CHOICES_MB = (256, 512, 1024)
 
 # us-east-1 list prices, with where they were read and the date of that source.
 PRICES: dict[str, dict[str, Any]] = {
@@ -111,7 +119,8 @@ def measured() -> dict[str, Any]:
 
 def scenario(rate: int, m: dict[str, Any], shards: int) -> dict[str, Any]:
     template = load_template()
-    memory_mb = int(_resolve(template, template["Globals"]["Function"]["MemorySize"]))
+    ingest_memory_mb = function_configuration(INGEST_FUNCTION, template).memory_mb
+    tally_memory_mb = function_configuration(TALLY_FUNCTION, template).memory_mb
     mapping = tally_stream_mapping(template)
     route_limit = float(
         _resolve(
@@ -121,25 +130,30 @@ def scenario(rate: int, m: dict[str, Any], shards: int) -> dict[str, Any]:
             ],
         )
     )
-    vcpu = memory_mb / MB_PER_VCPU
-    gb = memory_mb / 1024
+    gb, tally_gb = ingest_memory_mb / 1024, tally_memory_mb / 1024
 
     # ingest
     vote_units = math.ceil(m["vote_item_bytes"] / 1024)  # 1 KB per write unit
     writes_per_vote = m["ingest_writes_per_vote"] * vote_units
-    ingest_ms = m["ingest_cpu_ms_per_vote"] / vcpu + DYNAMODB_ROUND_TRIP_MS
+    ingest_ms = ingest_ms_per_vote(m, ingest_memory_mb)
     ingest_concurrency = rate * ingest_ms / 1000
     per_key = rate * writes_per_vote / shards
 
     # stream and tally: about one stream shard per table partition, a partition takes 1,000
-    # write units a second; one invocation per shard per batch (window or full batch).
+    # write units a second; one invocation per shard per batch (window or full batch), and at
+    # the template's ParallelizationFactor (1) one at a time per shard.
     stream_shards = max(1, math.ceil(rate * writes_per_vote / PARTITION_WRITE_UNITS))
     records_per_shard = rate / stream_shards
     invocations_per_shard = max(1 / mapping.batching_window, records_per_shard / mapping.batch_size)
     tally_invocations = stream_shards * invocations_per_shard
     records_per_invocation = records_per_shard / invocations_per_shard
-    tally_ms = records_per_invocation * m["tally_cpu_ms_per_record"] / vcpu
+    tally_ms = (
+        records_per_invocation * m["tally_cpu_ms_per_record"] / (tally_memory_mb / MB_PER_VCPU)
+    )
     tally_ms += DYNAMODB_ROUND_TRIP_MS * m["aggregate_writes_per_batch"]
+    # The share of each second a shard's one invocation at a time is busy: below 1, a
+    # ParallelizationFactor of 1 keeps up with the shard's records.
+    shard_busy_share = invocations_per_shard * tally_ms / 1000
     aggregate_bytes = m["aggregate_item_bytes_32_shards"] + m["watermark_bytes_per_shard"] * (
         shards - keys.VOTE_SHARDS
     )
@@ -168,7 +182,7 @@ def scenario(rate: int, m: dict[str, Any], shards: int) -> dict[str, Any]:
         "Lambda tally (requests + duration)": tally_calls
         / million
         * PRICES["lambda_per_million_requests"]["usd"]
-        + tally_calls * tally_ms / 1000 * gb * PRICES["lambda_arm64_per_gb_second"]["usd"],
+        + tally_calls * tally_ms / 1000 * tally_gb * PRICES["lambda_arm64_per_gb_second"]["usd"],
         "DynamoDB aggregate writes": tally_calls
         * m["aggregate_writes_per_batch"]
         * aggregate_units
@@ -192,14 +206,24 @@ def scenario(rate: int, m: dict[str, Any], shards: int) -> dict[str, Any]:
         "table_quota_load": rate * writes_per_vote / TABLE_WRITE_UNITS_DEFAULT,
         "api_account_quota_load": rate / API_ACCOUNT_RPS_DEFAULT,
         "api_route_throttle_load": rate / route_limit,
+        "ingest_memory_mb": ingest_memory_mb,
         "ingest_ms_per_vote": ingest_ms,
         "ingest_concurrency": ingest_concurrency,
+        "ingest_concurrency_by_memory_mb": {
+            mb: rate * ingest_ms_per_vote(m, mb) / 1000 for mb in INGEST_MEMORY_CHOICES_MB
+        },
         "lambda_concurrency_quota_load": (ingest_concurrency + stream_shards)
         / LAMBDA_CONCURRENCY_DEFAULT,
         "stream_shards_at_least": stream_shards,
+        "tally_parallelization_factor": mapping.parallelization_factor,
+        "stream_records_per_shard_per_second": records_per_shard,
+        "tally_records_per_invocation": records_per_invocation,
+        "tally_invocations_per_shard_per_second": invocations_per_shard,
         "tally_invocations_per_second": tally_invocations,
         "tally_ms_per_invocation": tally_ms,
-        "tally_concurrency": stream_shards,  # ParallelizationFactor 1
+        "tally_shard_busy_share": shard_busy_share,
+        "parallelization_factor_1_suffices": shard_busy_share < 1,
+        "tally_concurrency": stream_shards * mapping.parallelization_factor,
         "aggregate_item_bytes": aggregate_bytes,
         "aggregate_key_write_units_per_second": aggregate_key_units,
         "aggregate_key_load": aggregate_key_units / PARTITION_WRITE_UNITS,
@@ -208,6 +232,12 @@ def scenario(rate: int, m: dict[str, Any], shards: int) -> dict[str, Any]:
         "usd_per_million_votes": dollars,
         "usd_per_million_votes_total": sum(dollars.values()),
     }
+
+
+def ingest_ms_per_vote(m: dict[str, Any], memory_mb: int) -> float:
+    """An ingest invocation's duration: the measured CPU at the CPU share of `memory_mb`, plus
+    one DynamoDB round trip."""
+    return m["ingest_cpu_ms_per_vote"] / (memory_mb / MB_PER_VCPU) + DYNAMODB_ROUND_TRIP_MS
 
 
 def _resolve(template: dict[str, Any], value: Any) -> Any:
@@ -232,7 +262,10 @@ def main() -> None:
             "WRU/s per key",
             "key load",
             "stream shards ≥",
+            "records/shard/s",
+            "records/call",
             "tally calls/s",
+            "shard busy",
             "aggregate WRU/s",
             "ingest ms",
             "ingest concurrency",
@@ -248,7 +281,10 @@ def main() -> None:
                 s["write_units_per_partition_key"],
                 f"{s['partition_key_load']:.0%}",
                 s["stream_shards_at_least"],
+                s["stream_records_per_shard_per_second"],
+                s["tally_records_per_invocation"],
                 s["tally_invocations_per_second"],
+                f"{s['tally_shard_busy_share']:.0%}",
                 s["aggregate_key_write_units_per_second"],
                 s["ingest_ms_per_vote"],
                 s["ingest_concurrency"],

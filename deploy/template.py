@@ -110,6 +110,8 @@ class StreamMapping:
     bisect: bool
     max_retries: int
     report_item_failures: bool
+    # Concurrent invocations per stream shard: the tally's watermarks need 1 (the template).
+    parallelization_factor: int
 
 
 def tally_stream_mapping(template: dict[str, Any] | None = None) -> StreamMapping:
@@ -122,6 +124,7 @@ def tally_stream_mapping(template: dict[str, Any] | None = None) -> StreamMappin
         bisect=bool(event.get("BisectBatchOnFunctionError", False)),
         max_retries=int(event.get("MaximumRetryAttempts", -1)),
         report_item_failures="ReportBatchItemFailures" in event.get("FunctionResponseTypes", []),
+        parallelization_factor=int(event.get("ParallelizationFactor", 1)),
     )
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from deploy.local.backend import LocalBackend
 from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN
@@ -19,6 +25,7 @@ from tests.factories import make_poll, sms
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+DASHBOARD_SRC = Path(__file__).resolve().parents[2] / "polls" / "dashboard" / "src"
 
 
 @pytest.fixture
@@ -49,6 +56,67 @@ def vote(backend: LocalBackend, body: str, sender: str, country: str = "US") -> 
         backend.webhook_url, sms(body, sender=sender, country=country), DEV_TWILIO_AUTH_TOKEN
     )
     assert response.status == 200, response
+
+
+def script_errors(page: Page) -> list[str]:
+    """Errors the page's script throws or logs, as they happen. The browser's own network log
+    of an error answer ("Failed to load resource: ... status of 400") is not one of them."""
+    errors: list[str] = []
+
+    def console(message) -> None:  # playwright's ConsoleMessage
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+class FaultyEmulator:
+    """The emulator as the page sees it, answering chosen operations with an error the way AWS
+    does (AWS JSON protocol: status 400, x-amzn-ErrorType and a `__type` naming the
+    exception: ThrottlingException, ProvisionedThroughputExceededException, ...) for their
+    next `times` calls, then passing them through again. `calls` counts every call of each
+    operation (GetId, GetItem, ...); `failed` those answered with an error."""
+
+    def __init__(self, page: Page) -> None:
+        self.calls: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self._failures: dict[str, tuple[str, int]] = {}
+        page.route(f"{MOTO_ENDPOINT}/**", self._answer)
+
+    def fail(self, operation: str, error: str, times: int) -> None:
+        self._failures[operation] = (error, times)
+
+    def stop_failing(self, operation: str) -> None:
+        self._failures.pop(operation, None)
+
+    def _answer(self, route: Route) -> None:
+        target = route.request.headers.get("x-amz-target") or ""
+        operation = target.rpartition(".")[2]  # AWSCognitoIdentityService.GetId -> GetId
+        if operation:
+            self.calls[operation] += 1
+        error, times = self._failures.get(operation, ("", 0))
+        if times == 0:
+            route.continue_()
+            return
+        self._failures[operation] = (error, times - 1)
+        self.failed[operation] += 1
+        route.fulfill(
+            status=400,
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "x-amzn-ErrorType": error,
+                "x-amzn-RequestId": f"failed-{self.failed.total()}",
+            },
+            body=json.dumps(
+                {"__type": f"com.amazonaws.service#{error}", "message": f"{error} (simulated)"}
+            ),
+        )
+
+
+def total_is(votes: int) -> str:
+    return f"document.getElementById('total').textContent === '{votes}'"
 
 
 def test_votes_show_up_on_the_published_dashboard_within_two_seconds(backend, dashboard_url):
@@ -97,13 +165,189 @@ def test_a_failed_refresh_shows_stale_and_recovers(backend, dashboard_url):
 
         page.route(f"{MOTO_ENDPOINT}/**", fail_reads)
         page.wait_for_selector("#stale", state="visible", timeout=5000)
-        assert "retrying in" in page.inner_text("#stale")
+        assert page.inner_text("#stale").startswith("Retrying — showing results from ")
         page.unroute(f"{MOTO_ENDPOINT}/**")
         vote(backend, "C", "+15550200001")
-        page.wait_for_function("document.getElementById('total').textContent === '1'", timeout=8000)
+        # The next attempt comes within the backoff's cap (10 s).
+        page.wait_for_function(total_is(1), timeout=15000)
         assert page.is_hidden("#stale")
 
         heading_size = "parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)"
         phone_size = page.evaluate(heading_size)
         page.click("#present")
         assert page.evaluate(heading_size) > 1.5 * phone_size
+
+
+AGE = re.compile(r"^Retrying — showing results from (\d+) s ago$")
+
+
+def test_a_throttled_page_keeps_its_last_totals_with_their_age_and_recovers(backend, dashboard_url):
+    vote(backend, "A", "+15550300001")
+    vote(backend, "B", "+15550300002")
+    with chromium() as browser:
+        page = browser.new_page()
+        errors = script_errors(page)
+        emulator = FaultyEmulator(page)
+
+        # A crowd arrives: Cognito throttles the first GetId calls. The page says so and
+        # still shows how to vote, then gets its identity and the totals.
+        emulator.fail("GetId", "ThrottlingException", times=2)
+        page.goto(dashboard_url)
+        page.wait_for_selector("#stale", state="visible", timeout=10000)
+        assert page.inner_text("#stale") == "Retrying — results not loaded yet"
+        assert page.inner_text("#instructions") == f"Text A, B, C to {DEMO_NUMBER}"
+        page.wait_for_function(total_is(2), timeout=30000)
+        assert page.is_hidden("#stale")
+        assert emulator.failed == Counter({"GetId": 2})
+        assert emulator.calls["GetId"] == 3
+
+        # The aggregate item is throttled while a vote comes in: the page keeps the totals it
+        # had, says they are getting older, then shows the new ones once reads pass again.
+        emulator.fail("GetItem", "ProvisionedThroughputExceededException", times=10_000)
+        vote(backend, "C", "+15550300003")
+        page.wait_for_function(
+            "(() => { const m = /from (\\d+) s ago$/.exec(document.getElementById('stale')"
+            ".textContent); return m !== null && Number(m[1]) >= 3; })()",
+            timeout=15000,
+        )
+        seen = page.evaluate(
+            "[document.getElementById('stale').textContent, "
+            "document.getElementById('total').textContent]"
+        )
+        assert AGE.match(seen[0]) and seen[1] == "2", seen
+        assert cell_texts(page, "#results-body tr") == [
+            ["A Serverless at scale", "", "1", "50%"],
+            ["B Designing for SMS", "", "1", "50%"],
+            ["C Exactly-once counting", "", "0", "0%"],
+        ]
+        emulator.stop_failing("GetItem")
+        page.wait_for_function(total_is(3), timeout=15000)  # within the backoff's cap (10 s)
+        assert page.is_hidden("#stale")
+        assert cell_texts(page, "#results-body tr")[2] == [
+            "C Exactly-once counting",
+            "",
+            "1",
+            "33.3%",
+        ]
+        assert emulator.failed["GetItem"] >= 1
+
+        # The identity id is cached: a reload asks Cognito for credentials, not for an id.
+        page.reload()
+        page.wait_for_function(total_is(3), timeout=10000)
+        assert emulator.calls["GetId"] == 3
+        assert errors == [], errors
+
+
+def test_throttled_credentials_do_not_make_the_page_forget_its_identity(backend, dashboard_url):
+    with chromium() as browser:
+        page = browser.new_page()
+        errors = script_errors(page)
+        emulator = FaultyEmulator(page)
+        page.goto(dashboard_url)
+        page.wait_for_selector("#results-body tr", timeout=10000)
+        assert emulator.calls["GetId"] == 1
+
+        # More throttled answers than the SDK's own three attempts: the page's call fails.
+        emulator.fail("GetCredentialsForIdentity", "TooManyRequestsException", times=3)
+        page.reload()
+        page.wait_for_selector("#stale", state="visible", timeout=10000)
+        assert page.inner_text("#stale") == "Retrying — results not loaded yet"
+        page.wait_for_selector("#results-body tr", timeout=30000)
+        assert emulator.failed == Counter({"GetCredentialsForIdentity": 3})
+
+        page.reload()
+        page.wait_for_selector("#results-body tr", timeout=10000)
+        assert page.is_hidden("#stale")
+        assert emulator.calls["GetId"] == 1
+        assert errors == [], errors
+
+
+def test_an_identity_cognito_rejects_is_forgotten_and_a_new_one_fetched(backend, dashboard_url):
+    with chromium() as browser:
+        page = browser.new_page()
+        errors = script_errors(page)
+        emulator = FaultyEmulator(page)
+        page.goto(dashboard_url)
+        page.wait_for_selector("#results-body tr", timeout=10000)
+        assert emulator.calls["GetId"] == 1
+
+        # The cached identity was deleted or disabled: Cognito refuses it for good.
+        emulator.fail("GetCredentialsForIdentity", "NotAuthorizedException", times=1)
+        page.reload()
+        page.wait_for_selector("#results-body tr", timeout=30000)
+        assert emulator.failed == Counter({"GetCredentialsForIdentity": 1})
+        assert emulator.calls["GetId"] == 2
+
+        page.reload()  # the new identity is the one cached
+        page.wait_for_selector("#results-body tr", timeout=10000)
+        assert emulator.calls["GetId"] == 2
+        assert errors == [], errors
+
+
+def evaluate_page_module(module: str, expression: str) -> Any:
+    """`expression`'s value, evaluated by Node with polls/dashboard/src/<module>.js imported as
+    `m`: the page's pure rules, checked exactly, without a browser or a clock."""
+    node = shutil.which("node")
+    assert node, "Node.js is missing (the dashboard's build needs it too: see the README)"
+    source = (DASHBOARD_SRC / f"{module}.js").as_uri()
+    script = f"import * as m from {json.dumps(source)}; console.log(JSON.stringify({expression}));"
+    run = subprocess.run(
+        [node, "--no-warnings", "--input-type=module", "-e", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(run.stdout)
+
+
+def test_retries_wait_a_random_time_up_to_a_window_that_doubles_up_to_ten_seconds():
+    """Full jitter: after n failures in a row, a uniformly random wait in
+    [0, min(10 s, 1 s * 2^n)), so a throttled crowd's retries spread out, not in waves."""
+    windows = "[1, 2, 3, 4, 5, 12].map((n) => m.retryDelayMs(n, () => RANDOM))"
+    assert evaluate_page_module("retry", windows.replace("RANDOM", "1")) == [
+        2000,
+        4000,
+        8000,
+        10000,
+        10000,
+        10000,
+    ]
+    assert evaluate_page_module("retry", windows.replace("RANDOM", "0.25")) == [
+        500,
+        1000,
+        2000,
+        2500,
+        2500,
+        2500,
+    ]
+    assert evaluate_page_module("retry", windows.replace("RANDOM", "0")) == [0, 0, 0, 0, 0, 0]
+
+
+def test_throttling_server_errors_and_lost_connections_are_transient_rejections_are_not():
+    statuses = {  # an SDK error's name and its answer's HTTP status (None: no answer came)
+        "ThrottlingException": 400,
+        "ProvisionedThroughputExceededException": 400,
+        "TooManyRequestsException": 400,
+        "InternalServerError": 500,
+        "ServiceUnavailable": 503,
+        "TypeError": None,
+        "NotAuthorizedException": 400,
+        "ResourceNotFoundException": 400,
+        "AccessDeniedException": 400,
+    }
+    errors = [
+        {"name": name} | ({"$metadata": {"httpStatusCode": status}} if status else {})
+        for name, status in statuses.items()
+    ]
+    transient = evaluate_page_module("retry", f"{json.dumps(errors)}.map((e) => m.isTransient(e))")
+    assert dict(zip(statuses, transient, strict=True)) == {
+        "ThrottlingException": True,
+        "ProvisionedThroughputExceededException": True,
+        "TooManyRequestsException": True,
+        "InternalServerError": True,
+        "ServiceUnavailable": True,
+        "TypeError": True,
+        "NotAuthorizedException": False,
+        "ResourceNotFoundException": False,
+        "AccessDeniedException": False,
+    }

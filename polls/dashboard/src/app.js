@@ -2,13 +2,14 @@
 // next to the page at publish time; this bundle is the same for every poll and deployment.
 import { CognitoIdentityClient } from "@aws-sdk/client-cognito-identity";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { fromCognitoIdentityPool } from "@aws-sdk/credential-provider-cognito-identity";
 import { parseAggregate } from "./aggregate.js";
-import { render, renderStale } from "./view.js";
+import { guestCredentials } from "./identity.js";
+import { retryDelayMs } from "./retry.js";
+import { render, renderRetrying, renderState, renderUnavailable } from "./view.js";
 
 const OPEN_REFRESH_MS = 1000;
 const CLOSED_REFRESH_MS = 30000;
-const MAX_BACKOFF_MS = 30000;
+const AGE_TICK_MS = 1000;
 
 async function loadConfig() {
   const response = await fetch("config.json", { cache: "no-store" });
@@ -24,30 +25,48 @@ function votingState(config, now) {
   return "open";
 }
 
+// The poll's aggregate item: the one read a viewer makes every refresh.
+async function readAggregate(dynamodb, config) {
+  const read = new GetItemCommand({ TableName: config.table, Key: { pk: { S: config.pollId } } });
+  const { Item } = await dynamodb.send(read);
+  return parseAggregate(Item || {});
+}
+
 async function main() {
   const config = await loadConfig();
   // An endpoint is only set for the embedded emulator; on AWS the SDK finds its own.
-  const clientConfig = { region: config.region, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
-  const credentials = fromCognitoIdentityPool({
-    client: new CognitoIdentityClient(clientConfig),
-    identityPoolId: config.identityPoolId,
-  });
+  // One attempt per call: the page retries every failure itself (retry.js), so the SDK's own
+  // retries do not multiply the calls of a throttled crowd.
+  const clientConfig = {
+    region: config.region,
+    maxAttempts: 1,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+  };
+  const credentials = guestCredentials(new CognitoIdentityClient(clientConfig), config.identityPoolId);
   const dynamodb = new DynamoDBClient({ ...clientConfig, credentials });
-  const read = new GetItemCommand({ TableName: config.table, Key: { pk: { S: config.pollId } } });
   let failures = 0;
+  let lastGoodAt = null; // when the totals on the page were read
+
+  // While retrying, the page keeps the last good totals and says how old they are.
+  const showRetrying = () => renderRetrying(lastGoodAt === null ? null : Date.now() - lastGoodAt);
+  setInterval(() => {
+    if (failures > 0) showRetrying();
+  }, AGE_TICK_MS);
 
   async function refresh() {
     const started = Date.now();
     const state = votingState(config, started);
     let delay = state === "open" ? OPEN_REFRESH_MS : CLOSED_REFRESH_MS;
     try {
-      const { Item } = await dynamodb.send(read);
-      render(config, state, parseAggregate(Item || {}));
+      const result = await readAggregate(dynamodb, config);
+      render(config, state, result);
+      lastGoodAt = Date.now();
       failures = 0;
-    } catch (error) {
+    } catch {
       failures += 1;
-      delay = Math.min(MAX_BACKOFF_MS, OPEN_REFRESH_MS * 2 ** failures);
-      renderStale(delay);
+      delay = retryDelayMs(failures);
+      renderState(config, state);
+      showRetrying();
     }
     // Counted from the start of this refresh, so a slow read does not stretch the period.
     setTimeout(refresh, Math.max(0, delay - (Date.now() - started)));
@@ -60,4 +79,4 @@ document.getElementById("present").addEventListener("click", () => {
 });
 if (new URLSearchParams(location.search).has("present")) document.body.classList.add("present");
 
-main().catch(() => renderStale(null));
+main().catch(() => renderUnavailable());

@@ -89,12 +89,17 @@ function renderRegions(result) {
   $("regions").hidden = regions.length === 0;
 }
 
-export function render(config, state, result) {
+// What config.json alone says: how to vote and whether voting is open.
+export function renderState(config, state) {
   const keyword = config.keyword ? `${config.keyword.toUpperCase()} ` : "";
   const codes = config.categories.map((c) => keyword + c.code).join(", ");
   $("instructions").textContent = state === "open" ? `Text ${codes} to ${config.number}` : "";
   $("status").textContent = STATE_TEXT[state] || "";
   $("status").dataset.state = state;
+}
+
+export function render(config, state, result) {
+  renderState(config, state);
   renderResults(config, result);
   renderTimeline(result);
   renderRegions(result);
@@ -104,8 +109,23 @@ export function render(config, state, result) {
   $("stale").hidden = true;
 }
 
-export function renderStale(retryInMs) {
+function describeAge(ageMs) {
+  const seconds = Math.floor(ageMs / 1000);
+  return seconds < 60 ? `${seconds} s ago` : `${Math.floor(seconds / 60)} min ago`;
+}
+
+// A read failed and another is scheduled: the totals on the page (if any) stay, with their age.
+export function renderRetrying(ageMs) {
   const stale = $("stale");
   stale.hidden = false;
-  stale.textContent = retryInMs ? `Connection lost — retrying in ${Math.round(retryInMs / 1000)} s` : "Results unavailable";
+  stale.textContent =
+    ageMs === null
+      ? "Retrying — results not loaded yet"
+      : `Retrying — showing results from ${describeAge(ageMs)}`;
+}
+
+export function renderUnavailable() {
+  const stale = $("stale");
+  stale.hidden = false;
+  stale.textContent = "Results unavailable";
 }
