@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Browser, Page, Route
 
 from deploy.local.backend import LocalBackend
 from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN
@@ -238,14 +238,20 @@ def test_a_throttled_page_keeps_its_last_totals_with_their_age_and_recovers(back
         assert errors == [], errors
 
 
+def page_showing_results(browser: Browser, url: str) -> tuple[Page, list[str], FaultyEmulator]:
+    """A page showing the dashboard at `url` after one GetId; its script errors; its emulator."""
+    page = browser.new_page()
+    errors = script_errors(page)
+    emulator = FaultyEmulator(page)
+    page.goto(url)
+    page.wait_for_selector("#results-body tr", timeout=10000)
+    assert emulator.calls["GetId"] == 1
+    return page, errors, emulator
+
+
 def test_throttled_credentials_do_not_make_the_page_forget_its_identity(backend, dashboard_url):
     with chromium() as browser:
-        page = browser.new_page()
-        errors = script_errors(page)
-        emulator = FaultyEmulator(page)
-        page.goto(dashboard_url)
-        page.wait_for_selector("#results-body tr", timeout=10000)
-        assert emulator.calls["GetId"] == 1
+        page, errors, emulator = page_showing_results(browser, dashboard_url)
 
         # More throttled answers than the SDK's own three attempts: the page's call fails.
         emulator.fail("GetCredentialsForIdentity", "TooManyRequestsException", times=3)
@@ -264,12 +270,7 @@ def test_throttled_credentials_do_not_make_the_page_forget_its_identity(backend,
 
 def test_an_identity_cognito_rejects_is_forgotten_and_a_new_one_fetched(backend, dashboard_url):
     with chromium() as browser:
-        page = browser.new_page()
-        errors = script_errors(page)
-        emulator = FaultyEmulator(page)
-        page.goto(dashboard_url)
-        page.wait_for_selector("#results-body tr", timeout=10000)
-        assert emulator.calls["GetId"] == 1
+        page, errors, emulator = page_showing_results(browser, dashboard_url)
 
         # The cached identity was deleted or disabled: Cognito refuses it for good.
         emulator.fail("GetCredentialsForIdentity", "NotAuthorizedException", times=1)

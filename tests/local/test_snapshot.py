@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -36,14 +37,20 @@ def vote(backend: LocalBackend, body: str, sender: str) -> str:
     return response.body
 
 
+def backend_with_four_votes(snapshot: Path) -> LocalBackend:
+    """A local backend saving to `snapshot`, with the demo poll and votes A, A, B, C sent."""
+    backend = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0, snapshot=snapshot)
+    backend.start()
+    put_poll(demo_poll())
+    for n, code in enumerate("AABC"):
+        vote(backend, code, f"+1555030{n:04d}")
+    return backend
+
+
 @pytest.mark.slow
 def test_votes_and_totals_survive_a_restart(aws, tmp_path):
     snapshot = tmp_path / "snapshot.json"
-    first = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0, snapshot=snapshot)
-    first.start()
-    put_poll(demo_poll())
-    for n, code in enumerate("AABC"):
-        vote(first, code, f"+1555030{n:04d}")
+    first = backend_with_four_votes(snapshot)
     first.stop()  # drains the stream, then saves
     assert len(load_snapshot(snapshot)["votes"]) == 4
 
@@ -88,11 +95,7 @@ def purge(vote_item: dict) -> None:
 @pytest.mark.slow
 def test_totals_of_removed_votes_and_tombstones_survive_a_restart(aws, tmp_path):
     snapshot = tmp_path / "snapshot.json"
-    first = LocalBackend(MOTO_ENDPOINT, REGION, api_port=0, snapshot=snapshot)
-    first.start()
-    put_poll(demo_poll())
-    for n, code in enumerate("AABC"):
-        vote(first, code, f"+1555030{n:04d}")
+    first = backend_with_four_votes(snapshot)
     wait_for_counts({"A": 2, "B": 1, "C": 1})
     for item in vote_items():
         if item[attributes.VOTE_CATEGORY]["S"] in "AB":
