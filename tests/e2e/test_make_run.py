@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,28 @@ def totals(environment: dict[str, str]) -> dict[str, int]:
     return {row.split(",")[0]: int(row.rsplit(",", 1)[1]) for row in rows}
 
 
-def system_environment(tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
+@dataclass(frozen=True)
+class Ports:
+    """Where a `make run` on free ports serves."""
+
+    moto: int
+    api: int
+    portal: int
+
+    @property
+    def portal_login(self) -> str:
+        return f"http://127.0.0.1:{self.portal}/admin/login/"
+
+    @property
+    def webhook(self) -> str:
+        return f"http://127.0.0.1:{self.api}/sms"
+
+    def second_terminal(self, environment: dict[str, str]) -> dict[str, str]:
+        """A second terminal's environment: only where the emulator is (not the default)."""
+        return {**environment, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.moto}"}
+
+
+def system_environment(tmp_path: Path) -> tuple[dict[str, str], Ports]:
     """The environment of a `make run` on free ports with its data under `tmp_path` (no AWS
     variables, no DEBUG: it must work with the settings' defaults), migrated; and the ports."""
     ports = {name: free_port() for name in ("MOTO", "API", "PORTAL")}
@@ -88,7 +110,7 @@ def system_environment(tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
     }
     migrated = run(environment, "manage.py", "migrate", "--noinput")
     assert migrated.returncode == 0, migrated.stderr
-    return environment, ports
+    return environment, Ports(ports["MOTO"], ports["API"], ports["PORTAL"])
 
 
 def start_backend(environment: dict[str, str]) -> subprocess.Popen:
@@ -115,9 +137,8 @@ def stop_with_ctrl_c(system: subprocess.Popen) -> str:
 @pytest.mark.slow
 def test_local_backend_counts_a_signed_vote_stops_on_ctrl_c_and_keeps_it(tmp_path):
     environment, ports = system_environment(tmp_path)
-    portal = f"http://127.0.0.1:{ports['PORTAL']}/admin/login/"
-    client_env = {**environment, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['MOTO']}"}
-    webhook = f"http://127.0.0.1:{ports['API']}/sms"
+    portal, webhook = ports.portal_login, ports.webhook
+    client_env = ports.second_terminal(environment)
     system = start_backend(environment)
     try:
         wait_for(portal, system)
@@ -149,11 +170,11 @@ def test_the_readme_commands_work_from_a_second_terminal_while_make_run_runs(tmp
     outputs = tmp_path / "local-outputs.json"
     # A second terminal: nothing exported but where the emulator is (its port is not the
     # default 5000 here; with the default, not even that).
-    second = {**environment, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['MOTO']}"}
+    second = ports.second_terminal(environment)
     system = start_backend(environment)
     try:
-        wait_for(f"http://127.0.0.1:{ports['PORTAL']}/admin/login/", system)
-        webhook = f"http://127.0.0.1:{ports['API']}/sms"
+        wait_for(ports.portal_login, system)
+        webhook = ports.webhook
 
         published = run(second, "manage.py", "publish_dashboard", "demo")
         sent = run(
@@ -180,9 +201,8 @@ def test_the_readme_commands_work_from_a_second_terminal_while_make_run_runs(tmp
 def test_every_text_answered_200_survives_kill_9_of_the_process_group(tmp_path):
     environment, ports = system_environment(tmp_path)
     snapshot = Path(environment["TEXTVOTE_SNAPSHOT"])
-    webhook = f"http://127.0.0.1:{ports['API']}/sms"
-    client = {**environment, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['MOTO']}"}
-    portal = f"http://127.0.0.1:{ports['PORTAL']}/admin/login/"
+    webhook, portal = ports.webhook, ports.portal_login
+    client = ports.second_terminal(environment)
     system = start_backend(environment)
     try:
         wait_for(portal, system)
