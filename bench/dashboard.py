@@ -1,11 +1,12 @@
 """The public dashboard: requests and bytes per refresh per viewer, and what a page load costs.
 
-Each open page reads the poll's aggregate item with one eventually consistent GetItem per
-second (polls/dashboard/src/app.js). This builds a realistic item with the real tally on the
-emulator (a two-hour show: 20,000 votes over 3 categories, 120 minutes, 30 regions and all 32
-vote shards, in batches of the template's size), reads it as the page does, and measures the
-request and the response as they cross the wire (botocore's request, the emulator's answer).
-The item's size by DynamoDB's rules gives the read units each refresh costs.
+Each open page reads one copy of the poll's viewer item with one eventually consistent GetItem
+per second, and one copy of its detail item every 15 s (polls/dashboard/src/app.js). This
+publishes them with the real tally and publisher on the emulator (a two-hour show: 20,000 votes
+over 3 categories, 120 minutes, 30 regions and all 32 vote shards, in batches of the template's
+size), reads them as the page does, and measures the requests and the responses as they cross
+the wire (botocore's request, the emulator's answer). Each item's size by DynamoDB's rules
+gives the read units a refresh costs.
 
     python -m bench.dashboard
 """
@@ -32,6 +33,7 @@ from bench.common import (
     use_local_emulator,
     write_results,
 )
+from deploy.capacity_model import item_size
 from lambdas.ingest.votes import Ballot, vote_item
 from lambdas.shared import attributes, keys
 
@@ -41,6 +43,17 @@ REGIONS = [("US", state) for state in ("CA", "NY", "TX", "FL", "WA", "IL", "PA",
 REGIONS += [("US", f"S{n}") for n in range(10)] + [(c, "") for c in ("GB", "CA", "DE", "FR")]
 REGIONS += [("MX", ""), ("BR", ""), ("IN", ""), ("AU", ""), ("JP", ""), ("", "")]
 PAGE_ASSETS = ("polls/dashboard/dist/dashboard.js", "polls/dashboard/src/style.css")
+SHOW_END = datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
+# How often the page reads each (polls/dashboard/src/app.js: OPEN_REFRESH_MS, DETAIL_REFRESH_MS).
+VIEWER_EVERY_SECONDS = 1
+DETAIL_EVERY_SECONDS = 15
+WIRE_FIGURES = (
+    "request_bytes",
+    "response_bytes",
+    "response_body_bytes",
+    "item_bytes_dynamodb",
+    "read_units",
+)
 
 
 def show_records() -> list[list[dict[str, Any]]]:
@@ -55,6 +68,7 @@ def show_records() -> list[list[dict[str, Any]]]:
             message_sid=f"SM{n:032x}",
             received_at=f"2026-11-26T{20 + n * 120 // VOTES // 60:02d}:"
             f"{n * 120 // VOTES % 60:02d}:00.000Z",
+            vote_shards=keys.LEGACY_VOTE_SHARDS,
             country=country,
             state=state,
         )
@@ -64,7 +78,7 @@ def show_records() -> list[list[dict[str, Any]]]:
                 "eventName": "INSERT",
                 "eventSource": "aws:dynamodb",
                 "dynamodb": {
-                    "Keys": keys.vote_key("show", ballot.voter_key),
+                    "Keys": keys.vote_key("show", ballot.voter_key, ballot.vote_shards),
                     "NewImage": vote_item(ballot),
                     "SequenceNumber": f"{n + 1:021d}",
                 },
@@ -74,19 +88,6 @@ def show_records() -> list[list[dict[str, Any]]]:
             batches.append(batch)
             batch = []
     return batches + ([batch] if batch else [])
-
-
-def item_size(item: dict[str, dict[str, str]]) -> int:
-    """An item's size as DynamoDB counts it for capacity: names plus values, numbers at about
-    one byte per two significant digits plus one."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        if "S" in value:
-            size += len(value["S"].encode())
-        elif "N" in value:
-            size += math.ceil(len(value["N"].lstrip("-").strip("0") or "0") / 2) + 1
-    return size
 
 
 class WireTap:
@@ -112,6 +113,42 @@ class WireTap:
         self.response_bytes = len("HTTP/1.1 200 OK\r\n\r\n") + headers + len(body)
 
 
+def largest_items(client: Any, poll_id: str) -> dict[str, int]:
+    """The largest of each kind of the poll's items in the aggregates table, by DynamoDB's
+    rules: what a write to each costs (1 unit per KB)."""
+    kinds = {
+        "slice": lambda pk: pk.count("#") == 2 and "#tally#" in pk,
+        "hour_slice": lambda pk: pk.count("#") == 3 and "#tally#" in pk,
+        "publish": lambda pk: pk == keys.publish_key(poll_id)[keys.PARTITION_KEY]["S"],
+        "viewer": lambda pk: "#view#" in pk,
+        "detail": lambda pk: "#detail#" in pk,
+    }
+    largest = dict.fromkeys(kinds, 0)
+    pages = client.get_paginator("scan").paginate(TableName=os.environ["AGGREGATES_TABLE"])
+    for item in (item for page in pages for item in page["Items"]):
+        pk = item[keys.PARTITION_KEY]["S"]
+        for kind, matches in kinds.items():
+            if keys.poll_of_aggregate(pk) == poll_id and matches(pk):
+                largest[kind] = max(largest[kind], item_size(item))
+    return largest
+
+
+def measured_read(client: Any, tap: WireTap, key: dict[str, Any]) -> dict[str, Any]:
+    """One eventually consistent GetItem as the page makes it, with its bytes on the wire."""
+    item = client.get_item(TableName=os.environ["AGGREGATES_TABLE"], Key=key)["Item"]
+    size = item_size(item)
+    return {
+        "item": item,
+        "requests": 1,
+        "request_bytes": tap.request_bytes,
+        "request_body_bytes": tap.request_body_bytes,
+        "response_bytes": tap.response_bytes,
+        "response_body_bytes": tap.response_body_bytes,
+        "item_bytes_dynamodb": size,
+        "read_units": 0.5 * math.ceil(size / 4096),  # eventually consistent
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args()
@@ -122,74 +159,69 @@ def main() -> None:
         resources = create_local_resources(endpoint, REGION)
         os.environ["FAILURE_QUEUE_URL"] = resources.failure_queue_url
         tally = importlib.import_module("lambdas.tally.handler")
+        publisher_module = importlib.import_module("lambdas.tally.publisher")
+        # The show's clock, from its end: only the publisher's waits move it on.
+        now = [SHOW_END.timestamp()]
+        clock = publisher_module.Clock(
+            now=lambda: now[0], sleep=lambda seconds: now.__setitem__(0, now[0] + seconds)
+        )
+        writes_to = tally.AGGREGATES_AND_FAILURE_QUEUE
+        publisher = publisher_module.Publisher(
+            writes_to.dynamodb, writes_to.aggregates_table, clock
+        )
         with stdout_to_devnull():
             for records in show_records():
-                response = tally.tally(
-                    records, tally.AGGREGATES_AND_FAILURE_QUEUE, datetime.now(UTC)
-                )
+                response = tally.tally(records, writes_to, SHOW_END, publisher)
                 assert response == {"batchItemFailures": []}, response
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+        largest = largest_items(client, "show")
         tap = WireTap(client)
-        item = client.get_item(
-            TableName=os.environ["AGGREGATES_TABLE"], Key=keys.aggregate_key("show")
-        )["Item"]
-    assert int(item[attributes.AGGREGATE_TOTAL]["N"]) == VOTES
-    size = item_size(item)
-    read_units = 0.5 * math.ceil(size / 4096)  # eventually consistent
-    families = (
-        attributes.COUNT_PREFIX,
-        attributes.MINUTE_PREFIX,
-        attributes.REGION_PREFIX,
-        attributes.WATERMARK_PREFIX,
-    )
-    attributes_by_family = {
-        prefix: sum(name.startswith(prefix) for name in item) for prefix in families
+        viewer = measured_read(client, tap, keys.viewer_key("show", 7))
+        detail = measured_read(client, tap, keys.detail_key("show", 7))
+    assert int(viewer["item"][attributes.AGGREGATE_TOTAL]["N"]) == VOTES
+    families = (attributes.COUNT_PREFIX, attributes.MINUTE_PREFIX, attributes.REGION_PREFIX)
+    items = {"viewer": viewer.pop("item"), "detail": detail.pop("item")}
+    attributes_by_item = {
+        name: {p: sum(n.startswith(p) for n in item) for p in families}
+        for name, item in items.items()
     }
-    size_by_family = {
-        family: item_size({n: v for n, v in item.items() if n.startswith(family)})
-        for family in families
-    }
-    size_by_family["other"] = size - sum(size_by_family.values())
     assets = {}
     for asset in PAGE_ASSETS:
         content = (ROOT / asset).read_bytes()
         assets[asset] = {"bytes": len(content), "gzip_bytes": len(gzip.compress(content))}
-    per_refresh = {
-        "requests": 1,
-        "request_bytes": tap.request_bytes,
-        "request_body_bytes": tap.request_body_bytes,
-        "response_bytes": tap.response_bytes,
-        "response_body_bytes": tap.response_body_bytes,
-        "item_bytes_dynamodb": size,
-        "read_units": read_units,
-    }
     print_table(
-        f"one dashboard refresh (aggregate of {VOTES:,} votes: "
-        + ", ".join(f"{n} {prefix}" for prefix, n in attributes_by_family.items())
-        + " attributes)",
-        ["requests", "request B", "response B", "of which body B", "item B", "read units"],
+        f"one refresh of a two-hour show's page ({VOTES:,} votes, {len(REGIONS)} regions)",
+        ["read", "every", "request B", "response B", "of which body B", "item B", "read units"],
+        [
+            [name, f"{every} s", *(r[f] for f in WIRE_FIGURES)]
+            for name, every, r in (
+                ("viewer item", VIEWER_EVERY_SECONDS, viewer),
+                ("detail item", DETAIL_EVERY_SECONDS, detail),
+            )
+        ],
+    )
+    units_per_viewer = (
+        viewer["read_units"] / VIEWER_EVERY_SECONDS + detail["read_units"] / DETAIL_EVERY_SECONDS
+    )
+    # A partition serves 3,000 read units a second; a page reads one copy of each at random.
+    viewers_per_key = 3000 / units_per_viewer
+    print_table(
+        "per viewer while the poll is open",
+        ["requests/s", "bytes/s down", "read units/s", "viewers per copy's key", "with 32 copies"],
         [
             [
-                1,
-                tap.request_bytes,
-                tap.response_bytes,
-                tap.response_body_bytes,
-                size,
-                read_units,
+                1 / VIEWER_EVERY_SECONDS + 1 / DETAIL_EVERY_SECONDS,
+                viewer["response_bytes"] + detail["response_bytes"] / DETAIL_EVERY_SECONDS,
+                units_per_viewer,
+                viewers_per_key,
+                viewers_per_key * keys.VIEWER_REPLICAS,
             ]
         ],
     )
     print_table(
-        "the item's size by attribute family (DynamoDB's rules; 4 KB per read unit)",
-        ["family", "bytes"],
-        list(size_by_family.items()),
-    )
-    # A partition serves 3,000 read units a second; every viewer reads once a second.
-    viewers_per_partition = 3000 / read_units
-    print_table(
-        "per viewer",
-        ["while open", "requests/s", "bytes/s down", "read units/s", "viewers before throttling"],
-        [["refresh 1/s", 1, tap.response_bytes, read_units, viewers_per_partition]],
+        "the largest of the poll's items in the aggregates table (DynamoDB's rules)",
+        ["item", "bytes"],
+        list(largest.items()),
     )
     print_table(
         "one page load (before the first refresh; Cognito adds GetId and "
@@ -201,10 +233,13 @@ def main() -> None:
         "dashboard",
         {
             "votes": VOTES,
-            "aggregate_attributes": attributes_by_family,
-            "per_refresh": per_refresh,
-            "item_bytes_by_attribute_family": size_by_family,
-            "viewers_per_partition_before_throttling": viewers_per_partition,
+            "attributes_by_item": attributes_by_item,
+            "viewer_read": viewer,
+            "detail_read": detail,
+            "read_units_per_viewer_per_second": units_per_viewer,
+            "viewers_per_key_before_throttling": viewers_per_key,
+            "viewers_before_throttling": viewers_per_key * keys.VIEWER_REPLICAS,
+            "largest_item_bytes": largest,
             "page_assets": assets,
         },
     )

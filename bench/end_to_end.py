@@ -40,6 +40,7 @@ from bench.common import (
 from bench.local_backend import READY
 from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN, create_local_resources
 from lambdas.shared import attributes, config_item, keys
+from lambdas.shared.aggregate_sums import read_sums
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from loadgen.ledger import Counts
 from loadgen.plan import PlanSpec
@@ -66,11 +67,8 @@ def put_poll(dynamodb: Any) -> None:
 
 def counts_reader(dynamodb: Any) -> Any:
     def read() -> Counts:
-        item = dynamodb.get_item(
-            TableName=os.environ["AGGREGATES_TABLE"],
-            Key=keys.aggregate_key(POLL.poll_id),
-            ConsistentRead=True,
-        ).get("Item", {})
+        table = os.environ["AGGREGATES_TABLE"]
+        item = read_sums(dynamodb, table, POLL.poll_id, POLL.vote_shards).item()
         total = (
             int(item[attributes.AGGREGATE_TOTAL]["N"]) if attributes.AGGREGATE_TOTAL in item else 0
         )
@@ -94,7 +92,9 @@ def raw_put_rate(endpoint: str, threads: int, label: str, pids: dict[str, int]) 
             client.put_item(
                 TableName=table,
                 Item={
-                    **keys.vote_key(f"raw-{label}", f"{index:04x}{n:028x}"),
+                    **keys.vote_key(
+                        f"raw-{label}", f"{index:04x}{n:028x}", keys.LEGACY_VOTE_SHARDS
+                    ),
                     attributes.VOTE_CATEGORY: {"S": "A"},
                 },
                 ConditionExpression="attribute_not_exists(#pk)",

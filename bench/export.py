@@ -3,9 +3,9 @@
 The portal's own export runs (polls.services.exports: `vote_rows` read page by page, written by
 `write_file`: the path of `manage.py export_votes -o FILE`), with the portal's DynamoDB client
 answered at botocore's HTTP seam (bench.common.Seam): every Query page arrives as the JSON
-DynamoDB sends (1 MB of items per page over the poll's 32 partitions) and botocore parses it,
-but no server runs. So this measures the export's own cost, the part that could keep memory
-from being flat; against AWS each page also waits for its round trip, and against the
+DynamoDB sends (1 MB of items per page over the poll's 32 partitions, VOTE_SHARDS) and botocore
+parses it, but no server runs. So this measures the export's own cost, the part that could keep
+memory from being flat; against AWS each page also waits for its round trip, and against the
 emulator each Query scans the whole table, so neither would measure the export.
 
 The pages are built before the measurement starts. Peak memory is the growth of the process's
@@ -36,6 +36,9 @@ PAGE_BYTES = 1024 * 1024
 CATEGORIES = ("A", "B", "C")
 ORIGINS = (("US", "CA"), ("US", "NY"), ("GB", ""), ("CA", "ON"))
 STATUS = Path("/proc/self/status")
+# The vote keys of the exported poll: the legacy count, which the published results were
+# measured with.
+VOTE_SHARDS = keys.LEGACY_VOTE_SHARDS
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class PollStub:
     slug: str
     categories: _Categories
 
+    def vote_key_count(self) -> int:
+        return VOTE_SHARDS
+
 
 def vote_item(poll_id: str, shard: int, n: int) -> dict[str, Any]:
     country, state = ORIGINS[n % len(ORIGINS)]
@@ -75,9 +81,9 @@ def vote_item(poll_id: str, shard: int, n: int) -> dict[str, Any]:
 
 def query_pages(poll_id: str, votes: int, projected: set[str]) -> dict[tuple[str, int], bytes]:
     """(partition, page number) -> the Query answer DynamoDB would send, as JSON."""
-    per_partition = -(-votes // keys.VOTE_SHARDS)
+    per_partition = -(-votes // VOTE_SHARDS)
     pages: dict[tuple[str, int], bytes] = {}
-    for shard in range(keys.VOTE_SHARDS):
+    for shard in range(VOTE_SHARDS):
         partition = keys.vote_partition(poll_id, shard)
         first, last = shard * per_partition, min(votes, (shard + 1) * per_partition)
         page, items, read = 0, [], 0

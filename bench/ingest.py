@@ -172,7 +172,10 @@ def warm_container(votes: int) -> dict[str, Any]:
         lambda event: handler.answer_webhook(event, datetime.now(UTC)), fresh, seams
     )
     items = [
-        {**keys.vote_key("bench", f"{n:032x}"), attributes.VOTE_CATEGORY: {"S": "A"}}
+        {
+            **keys.vote_key("bench", f"{n:032x}", keys.LEGACY_VOTE_SHARDS),
+            attributes.VOTE_CATEGORY: {"S": "A"},
+        }
         for n in range(votes)
     ]
     parts["botocore: one conditional PutItem, client side"], _ = cpu_per_call(
@@ -235,7 +238,7 @@ def emulator_round_trip(calls: int) -> dict[str, Any]:
             client.put_item(
                 TableName=table,
                 Item={
-                    **keys.vote_key("roundtrip", f"{n:032x}"),
+                    **keys.vote_key("roundtrip", f"{n:032x}", keys.LEGACY_VOTE_SHARDS),
                     attributes.VOTE_CATEGORY: {"S": "A"},
                 },
                 ConditionExpression="attribute_not_exists(#pk)",

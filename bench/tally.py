@@ -43,12 +43,13 @@ def stream_records(count: int, polls: int, first_sequence: int = 1) -> list[dict
             category="A",
             message_sid=f"SM{n:032x}",
             received_at=f"2026-11-26T20:{n % 3:02d}:01.000Z",
+            vote_shards=keys.LEGACY_VOTE_SHARDS,
             country="US",
             state="CA",
         )
         change: dict[str, Any] = {
             "ApproximateCreationDateTime": 1795727770.0,
-            "Keys": keys.vote_key(ballot.poll_id, voter),
+            "Keys": keys.vote_key(ballot.poll_id, voter, ballot.vote_shards),
             "NewImage": vote_item(ballot),
             "SequenceNumber": f"{first_sequence + n:021d}",
             "SizeBytes": 250,

@@ -28,12 +28,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus, VotingState
 from polls import admin_actions
 from polls.forms import CategoryForm, CategoryFormSet, PollForm
 from polls.models import REPLY_FIELDS, Category, PhoneNumber, Poll
 from polls.organisers import polls_of
-from polls.services import lifecycle
+from polls.services import capacity, lifecycle
 from polls.services.config_push import has_unpushed_changes
 from polls.services.dashboard import public_url
 from polls.services.results import ResultsError, read_results, read_totals, results_document
@@ -56,7 +57,14 @@ PAGE_ACTIONS = [
     ("duplicate", "Duplicate"),
     ("rotate_voter_keys", "Rotate voter keys"),
 ]
-_IN_DYNAMODB = ["config_state", "twilio_webhook", "public_dashboard", "results", "last_recount"]
+_IN_DYNAMODB = [
+    "config_state",
+    "vote_keys",
+    "twilio_webhook",
+    "public_dashboard",
+    "results",
+    "last_recount",
+]
 
 
 class CategoryInline(admin.TabularInline):
@@ -193,6 +201,7 @@ class PollAdmin(admin.ModelAdmin):
             "allow_vote_change",
             "confirm_votes",
             "retention_days",
+            "expected_peak_votes_per_second",
         ]
         if request.user.is_superuser:
             poll_fields.insert(0, "owner")
@@ -209,10 +218,11 @@ class PollAdmin(admin.ModelAdmin):
         ]
         if obj is not None:
             fieldsets.append(("In DynamoDB and Twilio", {"fields": _IN_DYNAMODB}))
+            fieldsets.append(("Show plan", {"classes": ["collapse"], "fields": ["show_plan"]}))
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Poll | None = None) -> list[str]:
-        readonly = list(_IN_DYNAMODB)
+        readonly = [*_IN_DYNAMODB, "show_plan"]
         # The slug is the poll's id in DynamoDB: votes and totals are stored under it.
         if obj is not None:
             readonly.append("slug")
@@ -236,6 +246,19 @@ class PollAdmin(admin.ModelAdmin):
         if has_unpushed_changes(poll):
             return f"{pushed}; changed since: the ingest does not have the changes until a push"
         return f"{pushed}; up to date"
+
+    @admin.display(description="Vote keys")
+    def vote_keys(self, poll: Poll) -> str:
+        count, planned = poll.vote_key_count(), poll.planned_vote_key_count()
+        carries = f"up to {count * keys.VOTE_KEY_WRITES_PER_SECOND:,} votes/s"
+        if poll.vote_shards is None:
+            return f"{count} ({carries}), from the expected peak; chosen at the first push"
+        if planned != count:
+            return (
+                f"{count} ({carries}); the expected peak asks for {planned}, which the next "
+                "push gives the poll if it has no votes yet"
+            )
+        return f"{count} ({carries}); fixed once the poll has votes"
 
     @admin.display(description="Twilio webhook")
     def twilio_webhook(self, poll: Poll) -> str:
@@ -277,6 +300,23 @@ class PollAdmin(admin.ModelAdmin):
                 "url": reverse("polls:results-json", args=[poll.pk]),
                 "refresh_seconds": RESULTS_REFRESH_SECONDS,
             },
+        )
+
+    @admin.display(description="Plan")
+    def show_plan(self, poll: Poll) -> str:
+        """What a show at the poll's expected peak needs (polls/services/capacity.py)."""
+        viewers = capacity.DEFAULT_VIEWERS
+        try:
+            plan, error = capacity.poll_plan(poll, viewers), ""
+        except capacity.CapacityError as failure:
+            plan, error = None, str(failure)
+        command = (
+            f"manage.py capacity {poll.slug} --votes-per-second "
+            f"{poll.expected_peak_votes_per_second} --viewers {viewers}"
+        )
+        return render_to_string(
+            "admin/polls/poll/capacity_panel.html",
+            {"plan": plan, "error": error, "command": command},
         )
 
     @admin.display(description="Last recount")

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from lambdas.shared.config_doc import PollStatus, VotingState
 from polls.models import Category
+from polls.services.config_push import PushError, vote_keys_refusal
 from polls.services.lifecycle import MIN_CATEGORIES_TO_OPEN
 from polls.services.results import ResultsError, read_votes_per_category
 from polls.validation import find_clashes, split_aliases
@@ -26,6 +27,22 @@ class PollForm(ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.owner_id is None and self.new_poll_owner is not None:
             self.instance.owner = self.new_poll_owner
+
+    def clean(self) -> dict[str, Any]:
+        # A changed expected peak may change the poll's vote keys: refused once it has votes.
+        super().clean()
+        data = self.cleaned_data
+        peak = data.get("expected_peak_votes_per_second")
+        if peak is not None and "expected_peak_votes_per_second" in self.changed_data:
+            try:
+                refusal = vote_keys_refusal(self.instance, peak)
+            except PushError as error:
+                refusal = f"whether the poll has votes is unknown ({error}), so its vote keys "
+                refusal += "cannot change now; try again"
+            if refusal:
+                message = f"{refusal[:1].upper()}{refusal[1:]}."
+                self.add_error("expected_peak_votes_per_second", message)
+        return data
 
     @classmethod
     def owned_by(cls, owner: AbstractBaseUser) -> type[PollForm]:
@@ -92,7 +109,7 @@ class CategoryFormSet(BaseInlineFormSet):
                 "for one may be on its way. Close the poll first, or change labels only."
             ]
         try:
-            votes = read_votes_per_category(self.instance.slug)
+            votes = read_votes_per_category(self.instance)
         except ResultsError as error:
             return [
                 f"Categories cannot be deleted or recoded now: their votes are unknown ({error})."

@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from lambdas.shared import keys
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from lambdas.shared.replies import DEFAULT_REPLIES, MAX_REPLY_CHARS, Reply
 from polls.validation import (
@@ -28,6 +29,10 @@ from polls.validation import (
 
 # Longer is a typo for "keep them": leave the field blank for that.
 MAX_RETENTION_DAYS = 3650
+# What an organiser may plan a poll for, in votes a second: the default needs 2 vote keys, the
+# most 1,024 (keys.MAX_VOTE_SHARDS keys at keys.VOTE_KEY_WRITES_PER_SECOND).
+DEFAULT_PEAK_VOTES_PER_SECOND = 1000
+MAX_PEAK_VOTES_PER_SECOND = 500_000
 SLUG_MAX_LENGTH = 50
 
 # Every reply a poll may override, and its field. NO_POLL is sent when no poll matched, so
@@ -131,6 +136,18 @@ class Poll(models.Model):
         "closing time); the totals stay. Blank keeps the votes until they are purged "
         "(manage.py purge_votes).",
     )
+    expected_peak_votes_per_second = models.PositiveIntegerField(
+        "expected peak (votes per second)",
+        default=DEFAULT_PEAK_VOTES_PER_SECOND,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PEAK_VOTES_PER_SECOND)],
+        help_text="The most votes a second the show may bring. It sets how many keys the "
+        f"votes are spread over ({keys.VOTE_KEY_WRITES_PER_SECOND} votes/s each, at the next "
+        "push), and can change only until the poll has votes: then the keys are fixed.",
+    )
+    # How many keys its votes are spread over (PollConfig.vote_shards), as last pushed: set by
+    # the first push (from the expected peak), changed by a later push only while the poll has
+    # no votes. None before the first push.
+    vote_shards = models.PositiveSmallIntegerField(null=True, editable=False)
     # When its votes start to be removed (PollConfig.votes_expire_at): fixed by the first push
     # that opens it with a retention period, brought forward by a purge, never moved later.
     votes_expire_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -195,6 +212,17 @@ class Poll(models.Model):
             clash = keyword_clash(self.number, routing, self._others_on_number())
             if clash:
                 raise ValidationError({"keyword": clash})
+
+    def vote_key_count(self) -> int:
+        """How many vote keys (keys.vote_partitions) the poll's votes are under: as last
+        pushed, or, before its first push, as its expected peak plans them. Every reader of
+        its votes, and its configuration document, takes the count from here."""
+        return self.vote_shards or self.planned_vote_key_count()
+
+    def planned_vote_key_count(self) -> int:
+        """The vote keys its expected peak asks for: what the next push gives the poll, unless
+        it has votes under another count (config_push)."""
+        return keys.vote_shards_for(self.expected_peak_votes_per_second)
 
     def votes_expiry(self) -> datetime | None:
         """When its votes start to be removed: as fixed (votes_expire_at), else, for an open
@@ -274,6 +302,7 @@ class Poll(models.Model):
             retention_days=self.retention_days,
             voter_key_version=self.voter_key_version,
             votes_expire_at=_utc(self.votes_expiry()),
+            vote_shards=self.vote_key_count(),
         )
 
 

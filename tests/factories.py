@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from deploy.local.api_gateway import http_api_event
 from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN
 from lambdas.shared import attributes, config_item, keys
+from lambdas.shared.aggregate_sums import read_sums
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from lambdas.shared.counting import UncountableVote, aggregate_counters, vote_counters
 from lambdas.shared.timestamps import stored_time
@@ -97,9 +98,29 @@ def sms(body: str, sender: str = "+15551230001", **extra: Any) -> dict[str, str]
     return twilio_params(body, sender, **extra)
 
 
-def vote_items(poll_id: str = "demo") -> list[dict[str, Any]]:
+def published_vote_shards(poll_id: str) -> int:
+    """The poll's vote keys as its last push recorded them on its publish item (config_push),
+    the legacy count when none did (a configuration put without the portal: put_poll)."""
+    published = (
+        dynamodb()
+        .get_item(
+            TableName=os.environ["AGGREGATES_TABLE"],
+            Key=keys.publish_key(poll_id),
+            ConsistentRead=True,
+        )
+        .get("Item", {})
+    )
+    shards = published.get(attributes.PUBLISH_VOTE_SHARDS, {}).get("N")
+    return int(shards) if shards else keys.LEGACY_VOTE_SHARDS
+
+
+def vote_items(poll_id: str = "demo", vote_shards: int | None = None) -> list[dict[str, Any]]:
+    """Every vote stored under the poll's `vote_shards` vote keys (published_vote_shards, for
+    None)."""
+    if vote_shards is None:
+        vote_shards = published_vote_shards(poll_id)
     items = []
-    for partition in keys.vote_partitions(poll_id):
+    for partition in keys.vote_partitions(poll_id, vote_shards):
         items += dynamodb().query(
             TableName=os.environ["VOTES_TABLE"],
             KeyConditionExpression="pk = :pk",
@@ -108,16 +129,30 @@ def vote_items(poll_id: str = "demo") -> list[dict[str, Any]]:
     return items
 
 
-def aggregate(poll_id: str = "demo") -> dict[str, Any]:
-    return (
-        dynamodb()
-        .get_item(
-            TableName=os.environ["AGGREGATES_TABLE"],
-            Key=keys.aggregate_key(poll_id),
-            ConsistentRead=True,
+def aggregate(poll_id: str = "demo", vote_shards: int | None = None) -> dict[str, Any]:
+    """The poll's totals as one item (root and slices summed), with every hour's minutes. The
+    vote shards are the publish item's (the legacy count when it has none), unless given."""
+    table = os.environ["AGGREGATES_TABLE"]
+    if vote_shards is None:
+        published = (
+            dynamodb()
+            .get_item(TableName=table, Key=keys.publish_key(poll_id), ConsistentRead=True)
+            .get("Item", {})
         )
-        .get("Item", {})
-    )
+        shards = published.get(attributes.PUBLISH_VOTE_SHARDS, {}).get("N")
+        vote_shards = int(shards) if shards else keys.LEGACY_VOTE_SHARDS
+    return read_sums(dynamodb(), table, poll_id, vote_shards).item()
+
+
+def aggregate_items(poll_id: str = "demo") -> dict[str, dict[str, Any]]:
+    """Every item of the poll in the aggregates table, by key (a scan: tests only)."""
+    pages = dynamodb().get_paginator("scan").paginate(TableName=os.environ["AGGREGATES_TABLE"])
+    return {
+        item[keys.PARTITION_KEY]["S"]: item
+        for page in pages
+        for item in page["Items"]
+        if keys.poll_of_aggregate(item[keys.PARTITION_KEY]["S"]) == poll_id
+    }
 
 
 def counted_from_votes(poll_id: str = "demo") -> dict[str, int]:
@@ -235,6 +270,7 @@ def add_form(*categories: tuple[str, str, str], **fields: str) -> dict[str, Any]
         "closes_at_1": "",
         "confirm_votes": "on",
         "retention_days": "",
+        "expected_peak_votes_per_second": "1000",
         **dict.fromkeys(REPLY_FIELDS.values(), ""),
         "categories-TOTAL_FORMS": str(len(categories)),
         "categories-INITIAL_FORMS": "0",
@@ -270,6 +306,7 @@ def change_form(poll: Poll, **fields: str) -> dict[str, Any]:
         "closes_at_1": "",
         "confirm_votes": "on" if poll.confirm_votes else "",
         "retention_days": "" if poll.retention_days is None else str(poll.retention_days),
+        "expected_peak_votes_per_second": str(poll.expected_peak_votes_per_second),
         **{field: getattr(poll, field) for field in REPLY_FIELDS.values()},
         "categories-TOTAL_FORMS": str(len(categories)),
         "categories-INITIAL_FORMS": str(len(categories)),
@@ -297,17 +334,29 @@ def page_messages(response: Any) -> list[str]:
 
 
 def a_while_ago(poll: Poll) -> None:
-    """As if the poll closed, and the tally last wrote, two minutes ago."""
+    """As if the poll closed, and the tally last wrote (to its root and every slice), two
+    minutes ago."""
     earlier = timezone.now() - timedelta(minutes=2)
     Poll.objects.filter(pk=poll.pk).update(closes_at=earlier)
     poll.refresh_from_db()
-    boto3.client("dynamodb").update_item(
-        TableName=settings.AGGREGATES_TABLE,
-        Key=keys.aggregate_key(poll.slug),
-        UpdateExpression="SET #updated = :earlier",
-        ExpressionAttributeNames={"#updated": attributes.AGGREGATE_UPDATED_AT},
-        ExpressionAttributeValues={":earlier": {"S": stored_time(earlier)}},
-    )
+    set_written_at(poll.slug, stored_time(earlier))
+
+
+def set_written_at(poll_id: str, updated_at: str) -> None:
+    """As if the poll's root and every slice were last written at `updated_at`."""
+    written = [
+        {keys.PARTITION_KEY: item[keys.PARTITION_KEY]}
+        for item in aggregate_items(poll_id).values()
+        if attributes.AGGREGATE_UPDATED_AT in item
+    ]
+    for key in [keys.aggregate_key(poll_id), *written]:
+        dynamodb().update_item(
+            TableName=os.environ["AGGREGATES_TABLE"],
+            Key=key,
+            UpdateExpression="SET #updated = :at",
+            ExpressionAttributeNames={"#updated": attributes.AGGREGATE_UPDATED_AT},
+            ExpressionAttributeValues={":at": {"S": updated_at}},
+        )
 
 
 def emitted_metrics(output: str) -> list[str]:

@@ -43,6 +43,7 @@ from deploy.local.snapshot import (
 )
 from deploy.local.stream_poller import StreamPoller
 from deploy.template import INGEST_FUNCTION, tally_stream_mapping
+from lambdas.shared import keys
 from lambdas.shared.resource_names import (
     AGGREGATES_TABLE,
     CONFIG_TABLE,
@@ -51,6 +52,7 @@ from lambdas.shared.resource_names import (
     VOTES_TABLE,
 )
 from lambdas.shared.timestamps import stored_time
+from lambdas.tally.publisher import Publisher
 
 ROOT = Path(__file__).resolve().parents[2]
 # The template batches stream records for up to 1 s so a hot poll's aggregate item is written
@@ -183,10 +185,16 @@ class LocalBackend:
             saved.get("aggregates", []),
             stored_time(datetime.now(UTC)),
         )
+        publisher = Publisher(self._dynamodb, tables["aggregates"])
+        for poll_id in polls:  # their pages show the restored totals before the next vote
+            published = self._dynamodb.get_item(
+                TableName=tables["aggregates"], Key=keys.publish_key(poll_id)
+            ).get("Item", {})
+            publisher.publish(poll_id, int(time.time()), published)
         logger.info(
             "restored %d votes of %d polls from %s",
             len(saved.get("votes", [])),
-            polls,
+            len(polls),
             self.snapshot,
         )
         return True

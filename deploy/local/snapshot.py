@@ -2,17 +2,18 @@
 
 What is saved: every item of the config, votes and aggregates tables, as DynamoDB JSON,
 written atomically (temporary file, then rename) on a clean stop and every `SNAPSHOT_INTERVAL`
-seconds. On restore the config and votes are written back as they were; each aggregate is
-rebuilt from what cannot disagree with the votes: the restored votes, counted with the tally's
-own rule (exact even if the snapshot caught votes the tally had not counted yet), plus the
-votes that retention removed, which only the saved aggregate remembers (its "removed:"
-counters, lambdas.shared.counting.removed_from_aggregate), and its purge time. A deleted
-poll's tombstone is restored as it was. Nothing of the old stream is restored (no watermarks):
-the stream poller starts at the new stream's end, so the restore's own writes are not counted
-a second time, and each vote counts exactly once, from its item or from the removed counters
-(the item of a removed vote is gone). A vote removed between the snapshot's scan of the votes
-and its scan of the aggregates may be counted twice in a snapshot taken while running; the
-snapshot of a clean stop, taken after the stream drained, is exact.
+seconds. On restore the config and votes are written back as they were; each poll's totals are
+rebuilt, into its root item, from what cannot disagree with the votes: the restored votes,
+counted with the tally's own rule (exact even if the snapshot caught votes the tally had not
+counted yet), plus the votes that retention removed, which only the saved aggregate items
+remember (their "removed:" counters, lambdas.shared.counting.removed_from_aggregate), and its
+purge time; then they are published for its page. A deleted poll's tombstone is restored as
+it was, and each poll's vote shard count. Nothing of the old stream is restored (no slices, no
+watermarks): the stream poller starts at the new stream's end, so the restore's own writes are
+not counted a second time, and each vote counts exactly once, from its item or from the
+removed counters (the item of a removed vote is gone). A vote removed between the snapshot's
+scan of the votes and its scan of the aggregates may be counted twice in a snapshot taken while
+running; the snapshot of a clean stop, taken after the stream drained, is exact.
 
 Limits: a crash (not a clean stop) loses no text answered 200, because each is journaled
 first (deploy/local/journal.py) and replayed after the restore (the local backend also saves
@@ -91,25 +92,37 @@ def rebuild_aggregates(
     votes: list[dict[str, Any]],
     saved_aggregates: list[dict[str, Any]],
     updated_at: str,
-) -> int:
-    """Write each poll's aggregate item from its votes and what its saved aggregate alone
-    knows (see the module docstring); returns the number of polls."""
+) -> list[str]:
+    """Write each poll's root item from its votes and what its saved aggregate items alone
+    know (see the module docstring), and its publish item's vote shard count; returns the
+    polls whose totals were rebuilt (the caller publishes them)."""
     by_poll: dict[str, Counter[str]] = defaultdict(Counter)
     kept: dict[str, dict[str, Any]] = {}
+    published: list[dict[str, Any]] = []
     for saved in saved_aggregates:
         try:
-            poll_id = saved[keys.PARTITION_KEY]["S"]
+            pk = saved[keys.PARTITION_KEY]["S"]
         except (KeyError, TypeError):
             logger.error("not restoring an unreadable aggregate item")
+            continue
+        poll_id = keys.poll_of_aggregate(pk)
+        if pk == keys.publish_key(poll_id)[keys.PARTITION_KEY]["S"]:
+            if attributes.PUBLISH_VOTE_SHARDS in saved:  # not the lease: the clock moved on
+                shards = attributes.PUBLISH_VOTE_SHARDS
+                published.append(
+                    {keys.PARTITION_KEY: saved[keys.PARTITION_KEY], shards: saved[shards]}
+                )
+            continue
+        # The root and the slices alike: the votes retention removed still count.
+        removed = removed_from_aggregate(saved)
+        by_poll[poll_id].update(removed)
+        by_poll[poll_id].update({attributes.removed_attribute(n): k for n, k in removed.items()})
+        if pk != poll_id:
             continue
         if attributes.AGGREGATE_DELETED_AT in saved:
             tombstone = (keys.PARTITION_KEY, attributes.AGGREGATE_DELETED_AT)
             kept[poll_id] = {name: saved[name] for name in tombstone}
-            continue
-        removed = removed_from_aggregate(saved)
-        by_poll[poll_id].update(removed)  # they still count
-        by_poll[poll_id].update({attributes.removed_attribute(n): k for n, k in removed.items()})
-        if attributes.AGGREGATE_PURGED_AT in saved:
+        elif attributes.AGGREGATE_PURGED_AT in saved:
             kept[poll_id] = {attributes.AGGREGATE_PURGED_AT: saved[attributes.AGGREGATE_PURGED_AT]}
     for vote in votes:
         try:
@@ -117,16 +130,22 @@ def rebuild_aggregates(
             by_poll[poll_id].update(vote_counters(vote))
         except (keys.MalformedKey, UncountableVote, KeyError):
             logger.error("not counting an unreadable vote item while rebuilding totals")
+    deleted = {poll for poll, item in kept.items() if attributes.AGGREGATE_DELETED_AT in item}
+    rebuilt = [poll_id for poll_id in by_poll if poll_id not in deleted]
     items = [
         {
             **keys.aggregate_key(poll_id),
             attributes.AGGREGATE_UPDATED_AT: {"S": updated_at},
-            **{name: {"N": str(n)} for name, n in counts.items()},
+            **{name: {"N": str(n)} for name, n in by_poll[poll_id].items()},
             **kept.get(poll_id, {}),
         }
-        for poll_id, counts in by_poll.items()
-        if attributes.AGGREGATE_DELETED_AT not in kept.get(poll_id, {})
+        for poll_id in rebuilt
     ]
-    items += [item for item in kept.values() if attributes.AGGREGATE_DELETED_AT in item]
+    items += [kept[poll_id] for poll_id in sorted(deleted)]
+    items += [
+        item
+        for item in published
+        if keys.poll_of_aggregate(item[keys.PARTITION_KEY]["S"]) not in deleted
+    ]
     write_items(dynamodb, aggregates_table, items)
-    return len(items)
+    return rebuilt

@@ -154,6 +154,7 @@ def _record(
         category=code,
         message_sid=message.message_sid,
         received_at=stored_time(received_at),
+        vote_shards=poll.vote_shards,
         country=message.country,
         state=message.state,
         # Never before the poll stops taking votes for good (voting_state), so the TTL cannot

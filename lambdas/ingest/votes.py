@@ -45,6 +45,9 @@ class Ballot:
     country: str = ""
     state: str = ""
     expires_at: int | None = None  # epoch seconds, for the table's TTL
+    # The poll's vote keys (PollConfig.vote_shards), which its votes are spread over; the
+    # handler always passes the poll's own.
+    vote_shards: int = keys.LEGACY_VOTE_SHARDS
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class Recorded:
 
 def vote_item(ballot: Ballot) -> dict[str, dict[str, str]]:
     item = {
-        **keys.vote_key(ballot.poll_id, ballot.voter_key),
+        **keys.vote_key(ballot.poll_id, ballot.voter_key, ballot.vote_shards),
         attributes.VOTE_POLL: {"S": ballot.poll_id},
         attributes.VOTE_CATEGORY: {"S": ballot.category},
         attributes.VOTE_MESSAGE_SID: {"S": ballot.message_sid},

@@ -43,7 +43,21 @@ REMOVED_PREFIX = "removed:"
 COUNT_PREFIX = "n:"
 MINUTE_PREFIX = "m:"  # + "YYYY-MM-DDTHH:MM" (UTC) the votes were received in
 REGION_PREFIX = "r:"  # + "US-CA", "GB", or "" when Twilio reported no origin
+# On a root item counted before the tally wrote slices: per vote shard, the last stream
+# sequence number it applied (+ the shard, "wm:07").
 WATERMARK_PREFIX = "wm:"
+
+# Slice items (keys.tally_key, keys.tally_hour_key): the counters above, plus
+SLICE_WATERMARK = "wm"  # the last stream sequence number of its vote shard it applied
+SLICE_HOURS = "hours"  # on a vote shard's slice: the UTC hours ("2026-11-26T20") it counted
+
+# The publish item (keys.publish_key).
+PUBLISH_VOTE_SHARDS = "vote_shards"  # how many vote shards the poll has (written at push)
+PUBLISH_SECOND = "second"  # the epoch second of the last publication's lease
+PUBLISH_TRAIL = "trail"  # the epoch second a tally invocation promised a publication at
+# Viewer and detail items (keys.viewer_key, keys.detail_key): the epoch second of their
+# publication; a publication never overwrites a later one.
+PUBLISHED_AT = "published_at"
 
 # Config item attributes (lambdas.shared.config_item builds and reads the item).
 CONFIG_DOCUMENT = "doc"
@@ -70,6 +84,13 @@ def watermark_attribute(shard: str) -> str:
 def removed_attribute(counter: str) -> str:
     """ "n:A" -> "removed:n:A": the counter's votes removed by retention."""
     return REMOVED_PREFIX + counter
+
+
+def minute_of_counter(name: str) -> str | None:
+    """ "m:2026-11-26T20:25" or "removed:m:2026-11-26T20:25" -> "2026-11-26T20:25"; None for
+    a counter that is not per minute."""
+    bare = name.removeprefix(REMOVED_PREFIX)
+    return bare[len(MINUTE_PREFIX) :] if bare.startswith(MINUTE_PREFIX) else None
 
 
 def _prefixed(item: dict[str, dict[str, str]], prefix: str) -> dict[str, int]:

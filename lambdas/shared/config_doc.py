@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from lambdas.shared.keys import LEGACY_VOTE_SHARDS, MAX_VOTE_SHARDS
+
 SCHEMA = 1
 
 
@@ -65,6 +67,15 @@ class PollConfig:
     # Part of the voter keys' HMAC input: a new version gives the poll's voters new,
     # unlinkable keys (only sensible before the first vote or after a purge).
     voter_key_version: int = 1
+    # How many partition keys the poll's votes are spread over (lambdas.shared.keys): chosen
+    # from the expected peak when the poll is first pushed, fixed once it has votes.
+    vote_shards: int = LEGACY_VOTE_SHARDS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.vote_shards <= MAX_VOTE_SHARDS:
+            raise InvalidConfig(
+                f"vote_shards must be between 1 and {MAX_VOTE_SHARDS}, not {self.vote_shards}"
+            )
 
     def voting_state(self, now: datetime) -> VotingState:
         if self.status == PollStatus.DRAFT:
@@ -88,9 +99,11 @@ class PollConfig:
     def to_json(self) -> str:
         # Only when set, so the documents of polls without it read (and hash) as before.
         expiry = {"votes_expire_at": _time_to_json(self.votes_expire_at)}
+        shards = {"vote_shards": self.vote_shards}
         return json.dumps(
             {
                 **(expiry if self.votes_expire_at is not None else {}),
+                **(shards if self.vote_shards != LEGACY_VOTE_SHARDS else {}),
                 "schema": SCHEMA,
                 "poll_id": self.poll_id,
                 "number": self.number,
@@ -133,6 +146,7 @@ class PollConfig:
                 retention_days=_optional_int(raw.get("retention_days")),
                 votes_expire_at=_time_from_json(raw.get("votes_expire_at")),
                 voter_key_version=int(raw.get("voter_key_version", 1)),
+                vote_shards=int(raw.get("vote_shards", LEGACY_VOTE_SHARDS)),
                 categories=tuple(
                     CategoryConfig(
                         code=str(c["code"]),

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 # "YYYY-MM-DDTHH:MM": the leading characters of a stored time that name its minute.
 MINUTE_CHARS = 16
+# "YYYY-MM-DDTHH": those that name its hour.
+HOUR_CHARS = 13
 
 
 def stored_time(moment: datetime) -> str:
@@ -23,3 +25,8 @@ def stored_time(moment: datetime) -> str:
 def minute_of(stored: str) -> str:
     """ "2026-11-26T20:25:01.123Z" -> "2026-11-26T20:25" (UTC)."""
     return stored[:MINUTE_CHARS]
+
+
+def hour_of(stored: str) -> str:
+    """ "2026-11-26T20:25:01.123Z" or "2026-11-26T20:25" -> "2026-11-26T20" (UTC)."""
+    return stored[:HOUR_CHARS]

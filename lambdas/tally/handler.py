@@ -16,10 +16,18 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.shared import env, resource_names
+from lambdas.shared.aggregate_sums import UnreadItems
 from lambdas.shared.timestamps import stored_time
-from lambdas.tally.aggregates import AggregateContention, PollDeleted, apply_changes
 from lambdas.tally.deltas import batch_deltas
 from lambdas.tally.failures import send_poison
+from lambdas.tally.publisher import Publisher
+from lambdas.tally.slices import (
+    AggregateContention,
+    PollDeleted,
+    apply_shard,
+    by_shard,
+    split_by_slice,
+)
 
 logger = Logger(service="textvote-tally")
 
@@ -40,17 +48,27 @@ AGGREGATES_AND_FAILURE_QUEUE = AggregatesAndFailureQueue(
     sqs=boto3.client("sqs"),
     failure_queue_url=env.required(resource_names.TALLY_FAILURE_QUEUE.variable),
 )
+# Module level: what it remembers of the polls' publication leases lasts the environment.
+PUBLISHER = Publisher(
+    AGGREGATES_AND_FAILURE_QUEUE.dynamodb, AGGREGATES_AND_FAILURE_QUEUE.aggregates_table
+)
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return tally(event.get("Records") or [], AGGREGATES_AND_FAILURE_QUEUE, datetime.now(UTC))
+    records = event.get("Records") or []
+    return tally(records, AGGREGATES_AND_FAILURE_QUEUE, datetime.now(UTC), PUBLISHER)
 
 
 def tally(
-    records: list[dict[str, Any]], writes_to: AggregatesAndFailureQueue, now: datetime
+    records: list[dict[str, Any]],
+    writes_to: AggregatesAndFailureQueue,
+    now: datetime,
+    publisher: Publisher | None = None,
 ) -> dict[str, Any]:
-    """Apply the records' changes to their polls' totals; the records Lambda should redeliver
-    (ReportBatchItemFailures)."""
+    """Apply the records' changes to their polls' slices, then have each poll's totals
+    published (when a publisher is given); the records Lambda should redeliver
+    (ReportBatchItemFailures). A poll whose publication failed has its records redelivered
+    too: the slices skip them, and the publication is tried again."""
     deltas = batch_deltas(records)
     failed: list[str] = []
     if deltas.poison:
@@ -69,17 +87,32 @@ def tally(
         failed += [poison.record_id for poison in unsent]
     updated_at = stored_time(now)
     for poll_id, changes in deltas.by_poll.items():
+        ids = [change.record_id for change in changes]
         try:
-            applied = apply_changes(
-                writes_to.dynamodb, writes_to.aggregates_table, poll_id, changes, updated_at
+            applied = sum(
+                apply_shard(
+                    writes_to.dynamodb,
+                    writes_to.aggregates_table,
+                    poll_id,
+                    split_by_slice(shard, shard_changes),
+                    updated_at,
+                )
+                for shard, shard_changes in by_shard(changes).items()
             )
         except (BotoCoreError, ClientError, AggregateContention) as error:
             logger.error("failed", extra={"poll": poll_id, "error": repr(error)})
-            failed += [change.record_id for change in changes]
+            failed += ids
             continue
         except PollDeleted:
             # Records of a deleted poll that arrive after its deletion: nothing to count.
             logger.info("dropped: the poll was deleted", extra={"poll": poll_id})
             continue
         logger.info("applied", extra={"poll": poll_id, "records": len(changes), "new": applied})
+        if publisher is None:
+            continue
+        try:
+            publisher.after_writes(poll_id)
+        except (BotoCoreError, ClientError, UnreadItems) as error:
+            logger.error("not published", extra={"poll": poll_id, "error": repr(error)})
+            failed += ids
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in failed]}

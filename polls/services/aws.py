@@ -7,7 +7,7 @@ a test that overrides the settings gets a client for the new values.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore import exceptions as boto_errors
@@ -74,9 +74,42 @@ def _dynamodb_client(
     return session.client("dynamodb", endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
 
 
+def operator_client(service: str) -> Any:
+    """A client for what an operator's command does beyond the portal's role (`manage.py
+    capacity --check` reads Service Quotas, `--apply` calls UpdateTable): the same settings,
+    so the same endpoint and credentials; on AWS the credentials of whoever runs the command,
+    which need those rights (docs/OPERATIONS.md). Typed Any: no stubs for Service Quotas."""
+    return _operator_client(
+        service,
+        settings.AWS_REGION,
+        settings.AWS_ENDPOINT_URL or None,
+        settings.AWS_ACCESS_KEY_ID,
+        settings.AWS_SECRET_ACCESS_KEY,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _operator_client(
+    service: str,
+    region: str,
+    endpoint_url: str | None,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+) -> Any:
+    session = boto3.Session(
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+    )
+    # The stubs type each service's name as a literal; this takes any.
+    name: Any = service
+    return session.client(name, endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
+
+
 def clear_clients() -> None:
     """Forget cached clients (and their connections), e.g. after the credentials rotated."""
     _dynamodb_client.cache_clear()
+    _operator_client.cache_clear()
 
 
 def describe(error: Exception, table_role: str, table_name: str) -> str:

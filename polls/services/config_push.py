@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.utils import timezone
 
-from lambdas.shared import config_item, keys
+from lambdas.shared import attributes, config_item, keys
 from lambdas.shared.config_doc import InvalidConfig, PollConfig, PollStatus
-from polls.services import aws
+from polls.models import MAX_PEAK_VOTES_PER_SECOND
+from polls.services import aws, tables
 from polls.validation import Routing, routing_clash
 
 if TYPE_CHECKING:
@@ -35,10 +36,47 @@ def has_unpushed_changes(poll: Poll) -> bool:
     """
     if poll.pushed_at is None:
         return False
+    if poll.vote_key_count() != poll.planned_vote_key_count():
+        return True  # a changed expected peak: the next push re-chooses the vote keys
     try:
         return document_hash(poll.to_config()) != poll.pushed_hash
     except InvalidConfig:
         return True
+
+
+def vote_keys_refusal(poll: Poll, peak_votes_per_second: int) -> str:
+    """Why the poll's vote keys cannot follow an expected peak of `peak_votes_per_second`
+    ("" when they can: the poll was never pushed, the count stays, or it has no votes yet).
+
+    Its votes are stored under its vote keys (keys.vote_key): a new count would leave every
+    stored vote where no recount, export, purge or deletion looks, so the count is fixed once
+    the poll has votes (tables.has_votes). PushError when DynamoDB cannot say."""
+    current = poll.vote_shards
+    planned = keys.vote_shards_for(peak_votes_per_second)
+    if current is None or planned == current:
+        return ""
+    if not tables.has_votes(poll.slug, current, PushError):
+        return ""
+    instead = "Create a new poll for a bigger show"
+    keeps = _peaks_keeping(current)
+    if keeps:
+        instead = f"Keep the expected peak between {keeps[0]:,} and {keeps[1]:,} votes/s, or "
+        instead += "create a new poll for a bigger show"
+    return (
+        f"this poll already has votes stored under {current} vote keys, and an expected peak of "
+        f"{peak_votes_per_second:,} votes/s needs {planned}: the number of keys can't change "
+        f"under stored votes. {instead}"
+    )
+
+
+def _peaks_keeping(vote_shards: int) -> tuple[int, int] | None:
+    """The expected peaks (votes/s) that plan exactly `vote_shards` vote keys, within what
+    the portal accepts; None when none do."""
+    low = 1 if vote_shards == 1 else vote_shards // 2 * keys.VOTE_KEY_WRITES_PER_SECOND + 1
+    high = min(vote_shards * keys.VOTE_KEY_WRITES_PER_SECOND, MAX_PEAK_VOTES_PER_SECOND)
+    if low > high or {keys.vote_shards_for(low), keys.vote_shards_for(high)} != {vote_shards}:
+        return None  # not a count the portal plans (a power of two within its bounds)
+    return low, high
 
 
 def push_config(poll: Poll) -> int:
@@ -47,8 +85,14 @@ def push_config(poll: Poll) -> int:
         # Its configuration is withdrawn, or about to be: a push would make it take votes.
         raise PushError("it is being deleted: delete it again to finish")
     version = poll.config_version + 1
+    refusal = vote_keys_refusal(poll, poll.expected_peak_votes_per_second)
+    if refusal:
+        raise PushError(refusal)
     try:
-        config = dataclasses.replace(poll.to_config(), version=version)
+        # Its count so far, or, while it has no votes, the count its expected peak plans.
+        config = dataclasses.replace(
+            poll.to_config(), version=version, vote_shards=poll.planned_vote_key_count()
+        )
         item = config_item.to_item(config)
     except InvalidConfig as error:
         raise PushError(f"the configuration of poll {poll.slug!r} is not valid: {error}") from None
@@ -60,6 +104,9 @@ def push_config(poll: Poll) -> int:
         )
         if clash:
             raise PushError(f"poll {poll.slug!r} would route texts wrongly: {clash}")
+        # Before the document the ingest follows: the tally's publisher sums as many slices as
+        # there are vote keys.
+        _record_vote_shards(client, poll.slug, config.vote_shards)
         client.put_item(TableName=table, Item=item)
         # Written after the new item, so the poll is never missing from the config table.
         if poll.pushed_number and poll.pushed_number != poll.number:
@@ -72,6 +119,8 @@ def push_config(poll: Poll) -> int:
     poll.pushed_hash = document_hash(config)
     # Fixed once pushed: the votes written from now on carry it as their TTL expiry.
     poll.votes_expire_at = config.votes_expire_at
+    # In force from now on: the ingest writes the poll's votes under this many keys.
+    poll.vote_shards = config.vote_shards
     poll.save(
         update_fields=[
             "config_version",
@@ -79,9 +128,25 @@ def push_config(poll: Poll) -> int:
             "pushed_number",
             "pushed_hash",
             "votes_expire_at",
+            "vote_shards",
         ]
     )
     return version
+
+
+def _record_vote_shards(client: Any, poll_id: str, vote_shards: int) -> None:
+    """Write the poll's vote key count on its publish item (keys.publish_key)."""
+    table = settings.AGGREGATES_TABLE
+    try:
+        client.update_item(
+            TableName=table,
+            Key=keys.publish_key(poll_id),
+            UpdateExpression="SET #shards = :shards",
+            ExpressionAttributeNames={"#shards": attributes.PUBLISH_VOTE_SHARDS},
+            ExpressionAttributeValues={":shards": {"N": str(vote_shards)}},
+        )
+    except aws.AWS_ERRORS as error:
+        raise PushError(aws.describe(error, "aggregates", table)) from None
 
 
 def _pushed_beside(client: Any, table: str, config: PollConfig) -> list[PollConfig]:

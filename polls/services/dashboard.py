@@ -1,8 +1,9 @@
 """Publishing a poll's public results page to the dashboard bucket.
 
-The page reads the aggregates table itself (Cognito guest credentials, one GetItem per
-refresh), so publishing is only needed when what the page shows about the poll changes:
-question, choices, status. Objects, per poll and shared:
+The page reads the aggregates table itself (Cognito guest credentials): every refresh one of
+the poll's viewer items, and every 15 s one of its detail items, each at random among the
+copies the tally publishes (lambdas.tally.publisher). So publishing is only needed when what
+the page shows about the poll changes: question, choices, status. Objects, per poll and shared:
 
     polls/<slug>/index.html   the page         short cache: it names the current assets
     polls/<slug>/config.json  what to read     short cache: status changes at close
@@ -24,7 +25,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
-from polls.services import aws
+from lambdas.shared import keys
+from polls.services import aws, tables
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -99,6 +101,15 @@ def dashboard_config(poll: Poll) -> dict[str, Any]:
         "identityPoolId": settings.DASHBOARD_IDENTITY_POOL_ID,
         "table": settings.AGGREGATES_TABLE,
         "pollId": config.poll_id,
+        # The copies of what the page reads (lambdas.tally.publisher writes them).
+        "viewerKeys": [
+            keys.viewer_key(config.poll_id, r)[keys.PARTITION_KEY]["S"]
+            for r in range(keys.VIEWER_REPLICAS)
+        ],
+        "detailKeys": [
+            keys.detail_key(config.poll_id, r)[keys.PARTITION_KEY]["S"]
+            for r in range(keys.VIEWER_REPLICAS)
+        ],
         "question": config.question,
         "number": config.number,
         "keyword": config.keyword,
@@ -153,6 +164,9 @@ def publish_dashboard(poll: Poll) -> str:
             bucket.save(name, ContentFile(content))
     except aws.AWS_ERRORS as error:
         raise PublishError(_describe(error)) from None
+    # The copies the page reads: the tally writes them after each vote; a poll counted before
+    # it published them, or with no vote since, gets them now.
+    tables.publish_totals(poll, PublishError)
     poll.dashboard_published_at = timezone.now()
     poll.save(update_fields=["dashboard_published_at"])
     return public_url(poll)

@@ -1,10 +1,10 @@
 """CSV exports of a poll: its results, and every vote, for spreadsheets and scripts.
 
 Every cell goes through `neutralise`, so a label, code or region can never run as a
-spreadsheet formula. Votes come straight from the votes table, one Query page at a time (the
-poll's VOTE_SHARDS partitions, no Scan), and leave as CSV text in chunks of about
-CHUNK_CHARS: memory stays the same whatever the number of votes. They are in storage order
-(shard, then voter key), not by time; a spreadsheet sorts them in a click.
+spreadsheet formula. Votes come straight from the votes table, one Query page at a time (over
+the poll's vote partitions, Poll.vote_key_count of them; no Scan), and leave as CSV text in
+chunks of about CHUNK_CHARS: memory stays the same whatever the number of votes. They are in
+storage order (shard, then voter key), not by time; a spreadsheet sorts them in a click.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def vote_rows(poll: Poll) -> Iterator[Row]:
     raise ExportError here rather than halfway through a download.
     """
     labels = {category.code: category.label for category in poll.categories.all()}
-    pages = tables.vote_pages(poll.slug, _VOTE_ATTRIBUTES, ExportError)
+    pages = tables.vote_pages(poll.slug, poll.vote_key_count(), _VOTE_ATTRIBUTES, ExportError)
     first = next(pages)
     return itertools.chain([VOTES_HEADER], _rows(itertools.chain([first], pages), labels))
 

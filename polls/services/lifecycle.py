@@ -18,7 +18,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus, VotingState
 from polls.models import REPLY_FIELDS, SLUG_MAX_LENGTH, Category, Poll, RetiredSlug
 from polls.services import tables
@@ -35,6 +34,7 @@ _COPIED_FIELDS = (
     "keyword",
     "allow_vote_change",
     "confirm_votes",
+    "expected_peak_votes_per_second",  # its vote keys are chosen afresh at its first push
     *REPLY_FIELDS.values(),
 )
 
@@ -130,7 +130,7 @@ def rotate_voter_keys(poll: Poll, now: datetime | None = None) -> int:
     after a purge): a voter whose key changed could otherwise vote twice."""
     if poll.to_config().voting_state(now or timezone.now()) == VotingState.ACCEPTING:
         raise LifecycleError("it is taking votes: close it first")
-    if any(tables.vote_pages(poll.slug, (keys.SORT_KEY,), LifecycleError)):
+    if tables.any_vote_stored(poll.slug, poll.vote_key_count(), LifecycleError):
         raise LifecycleError(
             "votes are stored under the current keys: purge them first (manage.py purge_votes)"
         )
@@ -171,9 +171,9 @@ def delete_poll(poll: Poll) -> DeletedPoll:
     try:
         withdraw_config(poll)
         steps = "it takes no votes; its totals and votes are not erased"
-        erase_totals(poll.slug)
+        erase_totals(poll.slug, poll.vote_key_count())
         steps = "it takes no votes and its totals are erased; some of its votes are not"
-        erased = erase_votes(poll.slug)
+        erased = erase_votes(poll.slug, poll.vote_key_count())
     except (PurgeError, PushError) as error:
         raise DeletionUnfinished(
             f"{error}. The deletion stopped: {steps}; delete it again to finish",

@@ -1,14 +1,16 @@
 """Recount: recompute a poll's totals from the votes table, report drift, optionally repair.
 
 The votes are counted with the same rule the tally uses (lambdas.shared.counting), over the
-poll's VOTE_SHARDS partitions (Queries, no Scan). Votes that data retention removed (the
-table's TTL, a purge) still count: the tally records each in the aggregate's "removed:"
-counters, and the recount adds those back to the stored votes, so an expired vote is never
-"repaired" out of the totals. Repair adds the difference to the aggregate
-item. It is only exact once no vote is in flight: a vote that the scan saw but the tally has
-not applied yet would be added twice (once by the repair, once by the tally). So repair
-refuses unless the poll is closed and the tally has not written for QUIET_SECONDS, and the
-write is conditional on the aggregate being unchanged since it was read.
+poll's vote partitions (Poll.vote_key_count of them; Queries, no Scan). Votes that data
+retention removed (the table's TTL, a purge) still count: the tally records each in the
+aggregate's "removed:" counters, and the recount adds those back to the stored votes, so an
+expired vote is never "repaired" out of the totals. The totals are the sum of the poll's
+root and slices (lambdas.shared.aggregate_sums). Repair adds the difference to the root. It
+is only exact once no vote is in flight: a vote that the scan saw but the tally has not
+applied yet would be added twice (once by the repair, once by the tally). So repair refuses
+unless the poll is closed and the tally has not written for QUIET_SECONDS; the write is
+conditional on the root being unchanged since it was read (no other repair in between), and
+the repaired totals are then published for the results page.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from lambdas.shared.counting import (
     removed_from_aggregate,
     vote_counters,
 )
-from lambdas.shared.timestamps import minute_of
+from lambdas.shared.timestamps import minute_of, stored_time
 from polls.services import aws, tables
 from polls.services.retention import QUIET_SECONDS
+from polls.services.tables import publish_totals
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -53,7 +56,8 @@ class Recount:
     counted: dict[str, int]  # aggregate attribute -> stored votes plus removed ones
     removed: dict[str, int]  # aggregate attribute -> votes removed by retention (in counted)
     stored: dict[str, int]  # aggregate attribute -> what the aggregate item holds
-    stored_updated_at: str  # the aggregate's updated_at when read ("" if none)
+    stored_updated_at: str  # the last write to any of the poll's totals ("" if none)
+    root_updated_at: str  # the last write to its root, where repairs go ("" if none)
     uncountable: int  # vote items without a category
 
     @property
@@ -64,12 +68,12 @@ class Recount:
         return {name: d for name, d in sorted(differences.items()) if d}
 
 
-def count_stored_votes(poll_id: str) -> tuple[Counter[str], int]:
-    """The aggregate attributes the poll's stored votes add up to, and how many vote items
-    could not be counted (no category)."""
+def count_stored_votes(poll_id: str, vote_shards: int) -> tuple[Counter[str], int]:
+    """The aggregate attributes the poll's stored votes (under its `vote_shards` vote keys)
+    add up to, and how many vote items could not be counted (no category)."""
     counted: Counter[str] = Counter()
     uncountable = 0
-    for page in tables.vote_pages(poll_id, _VOTE_ATTRIBUTES, RecountError):
+    for page in tables.vote_pages(poll_id, vote_shards, _VOTE_ATTRIBUTES, RecountError):
         for item in page:
             try:
                 counted.update(vote_counters(item))
@@ -81,10 +85,11 @@ def count_stored_votes(poll_id: str) -> tuple[Counter[str], int]:
 def recount(poll: Poll) -> Recount:
     """Count the votes, then read the aggregate (its removed counters added to the votes);
     record the outcome on the poll."""
-    counted, uncountable = count_stored_votes(poll.slug)
-    item = tables.read_aggregate(poll.slug, RecountError)
-    if attributes.AGGREGATE_PURGED_AT in item:
-        purged_at = minute_of(item[attributes.AGGREGATE_PURGED_AT]["S"])
+    counted, uncountable = count_stored_votes(poll.slug, poll.vote_key_count())
+    sums = tables.read_poll_sums(poll.slug, poll.vote_key_count(), RecountError)
+    item = sums.item()
+    if attributes.AGGREGATE_PURGED_AT in sums.root:
+        purged_at = minute_of(sums.root[attributes.AGGREGATE_PURGED_AT]["S"])
         raise RecountError(
             f"the votes were purged ({purged_at} UTC) and the totals are "
             "final: there is nothing left to recount them against"
@@ -93,7 +98,8 @@ def recount(poll: Poll) -> Recount:
         counted=dict(counted + removed_from_aggregate(item)),
         removed=dict(removed_from_aggregate(item)),
         stored=aggregate_counters(item),
-        stored_updated_at=item.get(attributes.AGGREGATE_UPDATED_AT, {}).get("S", ""),
+        stored_updated_at=sums.updated_at,
+        root_updated_at=sums.root.get(attributes.AGGREGATE_UPDATED_AT, {}).get("S", ""),
         uncountable=uncountable,
     )
     poll.last_recount_at = timezone.now()
@@ -110,15 +116,15 @@ def repair(poll: Poll, result: Recount, *, force: bool = False) -> None:
     if not force:
         _refuse_unless_quiet(poll, result)
     names: dict[str, str] = {"#updated": attributes.AGGREGATE_UPDATED_AT}
-    values: dict[str, dict[str, str]] = {}
+    values: dict[str, dict[str, str]] = {":now": {"S": stored_time(timezone.now())}}
     additions = []
     for index, (name, difference) in enumerate(result.drift.items()):
         names[f"#c{index}"] = name
         values[f":c{index}"] = {"N": str(-difference)}
         additions.append(f"#c{index} :c{index}")
-    if result.stored_updated_at:
+    if result.root_updated_at:
         condition = "#updated = :seen"
-        values[":seen"] = {"S": result.stored_updated_at}
+        values[":seen"] = {"S": result.root_updated_at}
     else:
         condition = "attribute_not_exists(#updated)"
     client = aws.dynamodb()
@@ -127,18 +133,20 @@ def repair(poll: Poll, result: Recount, *, force: bool = False) -> None:
         client.update_item(
             TableName=table,
             Key=keys.aggregate_key(poll.slug),
-            UpdateExpression="ADD " + ", ".join(additions),
+            UpdateExpression="SET #updated = :now ADD " + ", ".join(additions),
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
     except client.exceptions.ConditionalCheckFailedException:
         raise RecountError(
-            "the tally changed the totals during the recount; nothing was repaired, "
+            "another repair changed the totals during the recount; nothing was repaired, "
             "run the recount again"
         ) from None
     except aws.AWS_ERRORS as error:
         raise RecountError(aws.describe(error, "aggregates", table)) from None
+    # The results page shows the repaired totals within a second.
+    publish_totals(poll, RecountError)
     poll.last_recount_repaired = True
     poll.save(update_fields=["last_recount_repaired"])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,12 +10,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.conf import settings
 
 from lambdas.shared import attributes, keys
+from lambdas.shared.aggregate_sums import UnreadItems, batch_get
 from polls.services import aws, tables
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import (
         AttributeValueTypeDef,
-        KeysAndAttributesUnionTypeDef,
     )
 
     from polls.models import Poll
@@ -24,9 +23,6 @@ if TYPE_CHECKING:
 
 REMOVED_LABEL = "(removed category)"
 UNKNOWN_REGION = "(unknown)"
-# BatchGetItem takes at most 100 keys; the admin's list shows 100 polls a page.
-_BATCH_KEYS = 100
-_BATCH_ATTEMPTS = 5
 
 
 class ResultsError(aws.ServiceError):
@@ -73,7 +69,7 @@ def results_document(results: PollResults) -> dict[str, Any]:
 
 
 def read_results(poll: Poll) -> PollResults:
-    item = tables.read_aggregate(poll.slug, ResultsError)
+    item = tables.read_poll_sums(poll.slug, poll.vote_key_count(), ResultsError, hours=()).item()
     counts = attributes.counts_from_aggregate(item)
     rows = [
         ResultRow(category.code, category.label, counts.pop(category.code, 0))
@@ -93,44 +89,34 @@ def read_results(poll: Poll) -> PollResults:
     return PollResults(rows=rows, total=_total(item), updated_at=_parse_time(item), regions=regions)
 
 
-def read_votes_per_category(poll_id: str) -> dict[str, int]:
+def read_votes_per_category(poll: Poll) -> dict[str, int]:
     """Category code -> votes stored under it (what a category change must not orphan)."""
-    return attributes.counts_from_aggregate(tables.read_aggregate(poll_id, ResultsError))
+    sums = tables.read_poll_sums(poll.slug, poll.vote_key_count(), ResultsError, hours=())
+    return attributes.counts_from_aggregate(sums.item())
 
 
 def read_totals(poll_ids: Iterable[str]) -> dict[str, int]:
-    """Poll id -> total votes, for a page of polls: one BatchGetItem per 100 polls."""
+    """Poll id -> total votes as last published for its page (within a second of the
+    tally's writes), for a page of polls: its first viewer item, or, for a poll counted
+    before the slices and not published since, its root. BatchGetItem, 100 keys a call."""
     ids = list(dict.fromkeys(poll_ids))
-    totals = dict.fromkeys(ids, 0)
     table = settings.AGGREGATES_TABLE
-    client = aws.dynamodb()
+    wanted = [
+        key for poll_id in ids for key in (keys.viewer_key(poll_id, 0), keys.aggregate_key(poll_id))
+    ]
     try:
-        for start in range(0, len(ids), _BATCH_KEYS):
-            request: Mapping[str, KeysAndAttributesUnionTypeDef] = {
-                table: {
-                    "Keys": [
-                        keys.aggregate_key(poll_id) for poll_id in ids[start : start + _BATCH_KEYS]
-                    ],
-                    "ProjectionExpression": "#pk, #total",
-                    "ExpressionAttributeNames": {
-                        "#pk": keys.PARTITION_KEY,
-                        "#total": attributes.AGGREGATE_TOTAL,
-                    },
-                }
-            }
-            for attempt in range(_BATCH_ATTEMPTS):
-                response = client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(table, []):
-                    totals[item[keys.PARTITION_KEY]["S"]] = _total(item)
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(0.05 * 2**attempt)  # DynamoDB's advice for unprocessed keys
-            else:
-                raise ResultsError("DynamoDB left some totals unread after several attempts")
+        items = batch_get(aws.dynamodb(), table, wanted, consistent=False)
     except aws.AWS_ERRORS as error:
         raise ResultsError(aws.describe(error, "aggregates", table)) from None
-    return totals
+    except UnreadItems as error:
+        raise ResultsError(str(error)) from None
+    roots = {item[keys.PARTITION_KEY]["S"]: _total(item) for item in items}
+    return {
+        poll_id: roots.get(
+            keys.viewer_key(poll_id, 0)[keys.PARTITION_KEY]["S"], roots.get(poll_id, 0)
+        )
+        for poll_id in ids
+    }
 
 
 def _total(item: Mapping[str, AttributeValueTypeDef]) -> int:

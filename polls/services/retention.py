@@ -34,6 +34,8 @@ QUIET_SECONDS = 60
 PURGE_ATTEMPTS = 5
 # Attributes one UpdateItem removes from a tombstoned aggregate (its expression stays < 4 KB).
 _REMOVED_PER_UPDATE = 100
+# A deleted poll's publication lease: a second no clock reaches (DynamoDB numbers hold it).
+BLOCKED_SECOND = 10**15
 
 
 class PurgeError(aws.ServiceError):
@@ -49,7 +51,7 @@ def purge_votes(poll: Poll) -> int:
         raise PurgeError("the poll still takes votes: close it before purging its votes")
     check_erasable(poll, now)
     _end_voting_for_good(poll, now)
-    purged = _delete_votes(poll.slug)
+    purged = _delete_votes(poll.slug, poll.vote_key_count())
     _on_aggregate(
         "update_item",
         poll.slug,
@@ -87,11 +89,13 @@ def check_erasable(poll: Poll, now: datetime | None = None) -> None:
         raise PurgeError(f"it closed less than {QUIET_SECONDS} s ago; try again in a minute")
 
 
-def erase_totals(poll_id: str, now: datetime | None = None) -> None:
-    """Turn the aggregate item of a poll being deleted into a tombstone: its deletion time and
-    nothing else. The tally's writes are conditional on there being no tombstone, so no stream
-    record of the deleted poll brings totals back, however late it arrives (its slug is
-    retired: no other poll ever uses the item). Idempotent; UpdateItem and GetItem only."""
+def erase_totals(poll_id: str, vote_shards: int, now: datetime | None = None) -> None:
+    """Turn the totals of a poll being deleted into a tombstone: its root keeps its deletion
+    time and nothing else, its publish item a lease no publication can take, and every other
+    item (its `vote_shards` slices, their hour slices, the page's copies) is deleted. A tally
+    write to a slice that is gone reads the root first and drops the records (a tombstone),
+    so no stream record of the deleted poll brings totals back, however late it arrives (its
+    slug is retired: no other poll ever uses the items). Idempotent."""
     _on_aggregate(
         "update_item",
         poll_id,
@@ -111,22 +115,53 @@ def erase_totals(poll_id: str, now: datetime | None = None) -> None:
             UpdateExpression="REMOVE " + ", ".join(names),
             ExpressionAttributeNames=names,
         )
+    _block_publication(poll_id)
+    hours = tables.read_poll_sums(poll_id, vote_shards, PurgeError, hours=()).hours
+    shards = keys.shard_labels(vote_shards)
+    tables.delete_aggregate_items(
+        [keys.tally_hour_key(poll_id, shard, hour) for hour in sorted(hours) for shard in shards]
+        + [keys.tally_key(poll_id, shard) for shard in shards]
+        + [keys.viewer_key(poll_id, r) for r in range(keys.VIEWER_REPLICAS)]
+        + [keys.detail_key(poll_id, r) for r in range(keys.VIEWER_REPLICAS)],
+        PurgeError,
+    )
 
 
-def erase_votes(poll_id: str) -> int:
+def _block_publication(poll_id: str) -> None:
+    """Take the poll's publication lease and trail for good: no tally invocation publishes
+    its totals again. (One that took the lease before may still be writing for up to a
+    second: the poll has been quiet for QUIET_SECONDS by then, see check_erasable.)"""
+    table = settings.AGGREGATES_TABLE
+    never = {"N": str(BLOCKED_SECOND)}
+    try:
+        aws.dynamodb().update_item(
+            TableName=table,
+            Key=keys.publish_key(poll_id),
+            UpdateExpression="SET #second = :never, #trail = :never",
+            ExpressionAttributeNames={
+                "#second": attributes.PUBLISH_SECOND,
+                "#trail": attributes.PUBLISH_TRAIL,
+            },
+            ExpressionAttributeValues={":never": never},
+        )
+    except aws.AWS_ERRORS as error:
+        raise PurgeError(aws.describe(error, "aggregates", table)) from None
+
+
+def erase_votes(poll_id: str, vote_shards: int) -> int:
     """Delete the votes of a poll that is being deleted (after erase_totals: their deletions
-    then change no totals); returns how many. Idempotent: run again, it deletes what is
-    left."""
-    return _delete_votes(poll_id)
+    then change no totals), under its `vote_shards` vote keys (Poll.vote_key_count); returns
+    how many. Idempotent: run again, it deletes what is left."""
+    return _delete_votes(poll_id, vote_shards)
 
 
-def _delete_votes(poll_id: str) -> int:
+def _delete_votes(poll_id: str, vote_shards: int) -> int:
     client = aws.dynamodb()
     table = settings.VOTES_TABLE
     deleted = 0
     try:
         key_attributes = (keys.PARTITION_KEY, keys.SORT_KEY)
-        for page in tables.vote_pages(poll_id, key_attributes, PurgeError):
+        for page in tables.vote_pages(poll_id, vote_shards, key_attributes, PurgeError):
             deleted += sum(_purge_one(client, table, key) for key in page)
     except aws.AWS_ERRORS as error:
         raise PurgeError(aws.describe(error, "votes", table)) from None

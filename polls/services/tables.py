@@ -6,19 +6,62 @@ export failed: …" or "the recount failed: …" for the same underlying AWS err
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from lambdas.shared import keys
+from lambdas.shared.aggregate_sums import Key, PollSums, UnreadItems, read_sums
+from lambdas.tally.publisher import Publisher
 from polls.services import aws
 
+if TYPE_CHECKING:
+    from polls.models import Poll
+
 Item = dict[str, Any]
+# BatchWriteItem takes at most 25 requests.
+BATCH_WRITE_ITEMS = 25
+BATCH_ATTEMPTS = 8
+
+
+def read_poll_sums(
+    poll_id: str, vote_shards: int, error: type[Exception], hours: Iterable[str] | None = None
+) -> PollSums:
+    """The poll's exact totals: its root and the slices of its `vote_shards` vote shards
+    (Poll.vote_key_count), with the minutes of `hours` (every hour, for None), read
+    consistently (lambdas.shared.aggregate_sums)."""
+    table = settings.AGGREGATES_TABLE
+    try:
+        return read_sums(aws.dynamodb(), table, poll_id, vote_shards, hours=hours)
+    except aws.AWS_ERRORS as failure:
+        raise error(aws.describe(failure, "aggregates", table)) from None
+    except UnreadItems as failure:
+        raise error(str(failure)) from None
+
+
+def delete_aggregate_items(item_keys: list[Key], error: type[Exception]) -> None:
+    """Delete these items of the aggregates table: BatchWriteItem, 25 a call."""
+    table = settings.AGGREGATES_TABLE
+    client = aws.dynamodb()
+    try:
+        for start in range(0, len(item_keys), BATCH_WRITE_ITEMS):
+            chunk = item_keys[start : start + BATCH_WRITE_ITEMS]
+            request: Any = {table: [{"DeleteRequest": {"Key": key}} for key in chunk]}
+            for attempt in range(BATCH_ATTEMPTS):
+                request = client.batch_write_item(RequestItems=request).get("UnprocessedItems")
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)  # DynamoDB's advice for unprocessed items
+            else:
+                raise error("DynamoDB left some of the poll's totals undeleted; try again")
+    except aws.AWS_ERRORS as failure:
+        raise error(aws.describe(failure, "aggregates", table)) from None
 
 
 def read_aggregate(poll_id: str, error: type[Exception]) -> Item:
-    """The poll's aggregate item, read consistently; {} before its first vote."""
+    """The poll's root item (lambdas.shared.keys), read consistently; {} before any write."""
     table = settings.AGGREGATES_TABLE
     try:
         response = aws.dynamodb().get_item(
@@ -30,15 +73,15 @@ def read_aggregate(poll_id: str, error: type[Exception]) -> Item:
 
 
 def vote_pages(
-    poll_id: str, attributes: Iterable[str], error: type[Exception]
+    poll_id: str, vote_shards: int, projected: Iterable[str], error: type[Exception]
 ) -> Iterator[list[Item]]:
-    """The Items of each Query page over the poll's vote partitions (no Scan), with only
-    `attributes`; at least one page, maybe empty. Consistent reads: a vote acknowledged to a
-    voter is in the page."""
+    """The Items of each Query page over the poll's `vote_shards` vote partitions
+    (Poll.vote_key_count; no Scan), with only the `projected` attributes; at least one page,
+    maybe empty. Consistent reads: a vote acknowledged to a voter is in the page."""
     client = aws.dynamodb()
     table = settings.VOTES_TABLE
-    names = {f"#a{i}": name for i, name in enumerate(attributes)}
-    for partition in keys.vote_partitions(poll_id):
+    names = {f"#a{i}": name for i, name in enumerate(projected)}
+    for partition in keys.vote_partitions(poll_id, vote_shards):
         arguments: dict[str, Any] = {
             "TableName": table,
             "KeyConditionExpression": "#pk = :pk",
@@ -56,3 +99,48 @@ def vote_pages(
             if "LastEvaluatedKey" not in page:
                 break
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def any_vote_stored(poll_id: str, vote_shards: int, error: type[Exception]) -> bool:
+    """Whether a vote is stored under any of the poll's `vote_shards` vote partitions: one
+    consistent Query with Limit 1 per partition, stopping at the first vote."""
+    client = aws.dynamodb()
+    table = settings.VOTES_TABLE
+    for partition in keys.vote_partitions(poll_id, vote_shards):
+        try:
+            page = client.query(
+                TableName=table,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
+                ExpressionAttributeValues={":pk": {"S": partition}},
+                Select="COUNT",
+                Limit=1,
+                ConsistentRead=True,
+            )
+        except aws.AWS_ERRORS as failure:
+            raise error(aws.describe(failure, "votes", table)) from None
+        if page["Count"]:
+            return True
+    return False
+
+
+def has_votes(poll_id: str, vote_shards: int, error: type[Exception]) -> bool:
+    """Whether the poll has ever taken a vote: its totals (root and the slices of its
+    `vote_shards` vote shards, lambdas.shared.aggregate_sums) count some, stored or removed by
+    retention, or, for votes the tally has not counted yet, one is stored under its vote
+    partitions (any_vote_stored)."""
+    sums = read_poll_sums(poll_id, vote_shards, error, hours=())
+    return any(sums.totals.values()) or any_vote_stored(poll_id, vote_shards, error)
+
+
+def publish_totals(poll: Poll, error: type[Exception]) -> None:
+    """Publish the poll's totals for its results page now, as the tally does after its
+    writes (the publication lease included: at most once a second), after a change the tally
+    did not make (a repair)."""
+    publisher = Publisher(aws.dynamodb(), settings.AGGREGATES_TABLE)
+    try:
+        publisher.after_writes(poll.slug)
+    except aws.AWS_ERRORS as failure:
+        raise error(aws.describe(failure, "aggregates", settings.AGGREGATES_TABLE)) from None
+    except UnreadItems as failure:
+        raise error(str(failure)) from None

@@ -126,13 +126,68 @@ def test_replies_render_placeholders_safely_and_within_twilio_limit():
     assert render(POLL, Reply.ALREADY_VOTED, "Z").startswith("You have already voted for Z")
 
 
-def test_vote_keys_spread_a_poll_over_every_shard():
-    partitions = {
-        keys.vote_key("demo", voter_key(b"k", "demo", f"+1555{n:07d}"))["pk"]["S"]
-        for n in range(2000)
-    }
+@pytest.mark.parametrize("vote_shards", [1, 2, keys.LEGACY_VOTE_SHARDS, 128])
+def test_vote_keys_spread_a_poll_over_every_one_of_its_own_shards(vote_shards):
+    voters = [voter_key(b"k", "demo", f"+1555{n:07d}") for n in range(4000)]
+    partitions = {keys.vote_key("demo", voter, vote_shards)["pk"]["S"] for voter in voters}
 
-    assert partitions == set(keys.vote_partitions("demo"))
+    assert partitions == set(keys.vote_partitions("demo", vote_shards))
+    assert len(keys.vote_partitions("demo", vote_shards)) == vote_shards
+
+
+def test_legacy_vote_keys_are_where_every_earlier_vote_is_stored():
+    # Votes stored before the count was chosen per poll: shard = first 8 hex digits mod 32,
+    # named with two digits. Changing this would orphan them.
+    assert keys.vote_key("demo", "0000002a" + "0" * 24, keys.LEGACY_VOTE_SHARDS) == {
+        "pk": {"S": "demo#10"},
+        "sk": {"S": "0000002a" + "0" * 24},
+    }
+    assert keys.vote_partitions("demo", keys.LEGACY_VOTE_SHARDS)[::31] == ["demo#00", "demo#31"]
+
+
+def test_vote_partitions_split_back_into_poll_and_shard():
     assert keys.split_vote_partition("my-poll#07") == ("my-poll", "07")
-    with pytest.raises(keys.MalformedKey):
-        keys.split_vote_partition("demo#99")
+    assert keys.split_vote_partition("my-poll#127") == ("my-poll", "127")
+    for partition in ("demo#1024", "demo#7", "demo#007", "demo#x1", "demo", "#07"):
+        with pytest.raises(keys.MalformedKey):
+            keys.split_vote_partition(partition)
+
+
+@pytest.mark.parametrize(
+    ("peak", "vote_shards"),
+    [(1, 1), (800, 1), (801, 2), (1_000, 2), (25_600, 32), (25_601, 64), (100_000, 128)],
+)
+def test_vote_shards_for_a_peak_keep_each_key_at_800_writes_a_second(peak, vote_shards):
+    assert keys.vote_shards_for(peak) == vote_shards
+
+
+@given(peak=st.integers(min_value=1, max_value=10**7))
+def test_vote_shards_for_any_peak_is_the_smallest_power_of_two_that_carries_it(peak):
+    shards = keys.vote_shards_for(peak)
+
+    assert shards & (shards - 1) == 0 and 1 <= shards <= keys.MAX_VOTE_SHARDS
+    per_key = keys.VOTE_KEY_WRITES_PER_SECOND
+    assert shards == keys.MAX_VOTE_SHARDS or peak <= shards * per_key
+    assert shards == 1 or peak > shards // 2 * per_key
+
+
+def test_a_configuration_carries_its_vote_shards_and_a_legacy_one_reads_as_32():
+    big = demo_poll(vote_shards=128)
+    assert PollConfig.from_json(big.to_json()) == big
+    assert '"vote_shards": 128' in big.to_json()
+
+    # A document pushed before the count was chosen per poll has none, and means 32; one
+    # with 32 is written without it, so it reads (and hashes) as it did.
+    legacy = demo_poll()
+    assert legacy.vote_shards == keys.LEGACY_VOTE_SHARDS
+    assert "vote_shards" not in legacy.to_json()
+    assert PollConfig.from_json(legacy.to_json()).vote_shards == keys.LEGACY_VOTE_SHARDS
+
+
+@pytest.mark.parametrize("vote_shards", [0, -1, keys.MAX_VOTE_SHARDS + 1])
+def test_a_configuration_with_an_impossible_vote_shards_is_invalid(vote_shards):
+    with pytest.raises(InvalidConfig, match="vote_shards"):
+        demo_poll(vote_shards=vote_shards)
+    text = demo_poll().to_json().replace('"schema"', f'"vote_shards": {vote_shards}, "schema"')
+    with pytest.raises(InvalidConfig, match="vote_shards"):
+        PollConfig.from_json(text)

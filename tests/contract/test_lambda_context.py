@@ -22,7 +22,7 @@ class Clock:
 
 def test_each_function_runs_with_the_templates_timeout_and_memory() -> None:
     assert function_configuration(INGEST_FUNCTION) == FunctionConfiguration(
-        INGEST_FUNCTION, timeout_seconds=10, memory_mb=256
+        INGEST_FUNCTION, timeout_seconds=10, memory_mb=512
     )
     assert function_configuration(TALLY_FUNCTION) == FunctionConfiguration(
         TALLY_FUNCTION, timeout_seconds=10, memory_mb=256
@@ -45,7 +45,7 @@ def test_the_context_runs_out_after_the_templates_timeout() -> None:
     clock = Clock(1000.0)
     context = lambda_context(INGEST_FUNCTION, clock)
 
-    assert (context.function_name, context.memory_limit_in_mb) == (INGEST_FUNCTION, 256)
+    assert (context.function_name, context.memory_limit_in_mb) == (INGEST_FUNCTION, 512)
     assert context.get_remaining_time_in_millis() == 10_000
     clock.now += 9.75
     assert context.get_remaining_time_in_millis() == 250

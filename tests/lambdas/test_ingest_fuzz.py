@@ -38,7 +38,8 @@ texts = st.text(
 
 
 def stored_vote(sender: str) -> dict | None:
-    key = keys.vote_key("demo", voter_key(DEV_VOTER_HASH_KEY.encode(), "demo", sender))
+    voter = voter_key(DEV_VOTER_HASH_KEY.encode(), "demo", sender)
+    key = keys.vote_key("demo", voter, POLL.vote_shards)
     return dynamodb().get_item(TableName=os.environ["VOTES_TABLE"], Key=key).get("Item")
 
 

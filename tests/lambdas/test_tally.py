@@ -17,7 +17,7 @@ _sequence = iter(range(10**20, 10**21))
 
 
 def record(event: str, poll: str, voter: str, old: str | None, new: str | None) -> dict:
-    key = keys.vote_key(poll, voter)
+    key = keys.vote_key(poll, voter, keys.LEGACY_VOTE_SHARDS)
     change: dict = {"Keys": key, "SequenceNumber": str(next(_sequence))}
     if old is not None:
         change["OldImage"] = {**key, attributes.VOTE_CATEGORY: {"S": old}}
@@ -79,7 +79,7 @@ def test_move_same_and_remove_contributions():
         {
             "eventName": "INSERT",
             "dynamodb": {
-                "Keys": keys.vote_key("demo", voter(1)),
+                "Keys": keys.vote_key("demo", voter(1), keys.LEGACY_VOTE_SHARDS),
                 "SequenceNumber": "1",
                 "NewImage": {},
             },
@@ -92,23 +92,38 @@ def test_unreadable_records_are_poison(bad):
     assert batch_deltas([bad]).by_poll == {}
 
 
-def test_totals_per_poll_with_one_write_per_poll(aws):
-    records = [insert("demo", voter(n), "ABC"[n % 3]) for n in range(30)]
-    records += [insert("other", voter(n), "X") for n in range(5)]
-    writes: list[str] = []
+def test_a_batch_writes_each_slice_it_touches_once(aws):
+    def vote(n: int, shard: int, minute: str) -> dict:
+        record = insert("demo", f"{shard:08x}{n:024x}", "ABC"[n % 3])
+        record["dynamodb"]["NewImage"]["received_at"] = {"S": f"2026-11-26T{minute}:07.000Z"}
+        return record
+
+    # Four vote shards, each with votes in two hours.
+    first = [vote(n, n % 4, "20:59" if n < 8 else "21:00") for n in range(16)]
+    second = [vote(n, n % 4, "20:58" if n < 24 else "21:01") for n in range(16, 32)]
+    calls: list[str] = []
     client = dynamodb()
     client.meta.events.register(
-        "before-call.dynamodb.*", lambda event_name, **_: writes.append(event_name)
+        "before-call.dynamodb.*", lambda event_name, **_: calls.append(event_name.split(".")[-1])
     )
+    writes_to = replace(AGGREGATES_AND_FAILURE_QUEUE, dynamodb=client)
+    run(first + [insert("other", voter(n), "X") for n in range(5)], writes_to)
+    calls.clear()
 
-    assert run(records, replace(AGGREGATES_AND_FAILURE_QUEUE, dynamodb=client)) == {
-        "batchItemFailures": []
-    }
+    assert run(second, writes_to) == {"batchItemFailures": []}
 
-    assert counts() == {"A": 10, "B": 10, "C": 10}
+    # Once each shard's slice and each of its hour slices: no read, whatever the batch's size.
+    assert calls == ["UpdateItem"] * (4 + 4 * 2)
+    assert counts() == {"A": 11, "B": 11, "C": 10}
     assert counts("other") == {"X": 5}
-    assert aggregate()[attributes.AGGREGATE_TOTAL] == {"N": "30"}
-    assert len(writes) == 2
+    stored = aggregate()
+    assert stored[attributes.AGGREGATE_TOTAL] == {"N": "32"}
+    assert attributes.timeline_from_aggregate(stored) == {
+        "2026-11-26T20:58": 8,
+        "2026-11-26T20:59": 8,
+        "2026-11-26T21:00": 8,
+        "2026-11-26T21:01": 8,
+    }
 
 
 def test_redelivered_batch_is_not_counted_twice(aws):
@@ -207,11 +222,15 @@ def test_votes_removed_by_retention_keep_counting_and_are_counted_as_removed(aws
 
 def test_records_of_a_deleted_poll_do_not_bring_its_totals_back(aws):
     run([insert("demo", voter(1), "A")])
+    # What deleting a poll leaves (polls.services.retention): a tombstone, and no slices.
+    table = AGGREGATES_AND_FAILURE_QUEUE.aggregates_table
     tombstone = {**keys.aggregate_key("demo"), attributes.AGGREGATE_DELETED_AT: {"S": "x"}}
-    dynamodb().put_item(TableName=AGGREGATES_AND_FAILURE_QUEUE.aggregates_table, Item=tombstone)
+    dynamodb().put_item(TableName=table, Item=tombstone)
+    dynamodb().delete_item(TableName=table, Key=keys.tally_key("demo", "00"))
 
     response = run([insert("demo", voter(2), "B"), insert("other", voter(2), "B")])
 
     assert response == {"batchItemFailures": []}
-    assert aggregate() == tombstone
+    assert "Item" not in dynamodb().get_item(TableName=table, Key=keys.tally_key("demo", "00"))
+    assert aggregate() == {attributes.AGGREGATE_DELETED_AT: {"S": "x"}}  # and no counter
     assert counts("other") == {"B": 1}

@@ -37,8 +37,11 @@ class FailingWrites:
         self.failing = failing
         self.exceptions = client.exceptions
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
     def update_item(self, **arguments: Any) -> Any:
-        if arguments["Key"]["pk"]["S"] in self.failing:
+        if arguments["Key"]["pk"]["S"].split("#")[0] in self.failing:
             raise ClientError(
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
                 "UpdateItem",
@@ -56,7 +59,7 @@ def stream_of(
     for poll_index, voter_number, category in history:
         poll = polls[poll_index]
         voter = f"{voter_number:032x}"
-        key = keys.vote_key(poll, voter)
+        key = keys.vote_key(poll, voter, keys.LEGACY_VOTE_SHARDS)
         old = table.get((poll, voter))
         if (category is None and old is None) or category == old:
             continue

@@ -14,9 +14,11 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN, DEV_VOTER_HASH_KEY
+from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Poll
 from polls.services.dashboard import LONG_CACHE, SHORT_CACHE, public_url, publish_dashboard
+from polls.services.results import read_totals
 from tests.factories import (
     POLLS_URL,
     a_while_ago,
@@ -24,6 +26,7 @@ from tests.factories import (
     logged_in,
     make_poll,
     page_messages,
+    write_totals,
 )
 
 pytestmark = pytest.mark.django_db
@@ -219,3 +222,22 @@ def test_deleting_a_poll_takes_its_page_down(dashboard_settings, poll, admin_cli
 
     assert not Poll.objects.filter(pk=poll.pk).exists()
     assert [name.split("/")[0] for name in published_objects()] == ["assets", "assets"]
+
+
+def test_publishing_writes_the_copies_a_page_reads_with_totals_counted_before_the_slices(
+    dashboard_settings, poll
+):
+    # A poll counted before the tally wrote slices: its totals are in its root item only.
+    write_totals("fruit", {"A": 3, "B": 1}, regions={"GB": 4})
+
+    publish_dashboard(poll)
+
+    config = json.loads(published_objects()["polls/fruit/config.json"]["Body"])
+    assert len(config["viewerKeys"]) == len(config["detailKeys"]) == keys.VIEWER_REPLICAS
+    client = boto3.client("dynamodb")
+    for viewer_key, detail_key in zip(config["viewerKeys"], config["detailKeys"], strict=True):
+        viewer = client.get_item(TableName=settings.AGGREGATES_TABLE, Key={"pk": {"S": viewer_key}})
+        detail = client.get_item(TableName=settings.AGGREGATES_TABLE, Key={"pk": {"S": detail_key}})
+        assert attributes.counts_from_aggregate(viewer["Item"]) == {"A": 3, "B": 1}
+        assert attributes.regions_from_aggregate(detail["Item"]) == {"GB": 4}
+    assert read_totals(["fruit"]) == {"fruit": 4}

@@ -30,7 +30,7 @@ from polls.services.aws import dynamodb as portal_dynamodb
 from polls.services.dashboard import DashboardStorage, publish_dashboard
 from tests.factories import (
     a_while_ago,
-    aggregate,
+    aggregate_items,
     failure_queue_messages,
     make_poll,
     pushed_config,
@@ -125,11 +125,14 @@ def denied(operation: str, table: str) -> Iterator[None]:
         client.meta.events.unregister(event, hook)
 
 
-def tombstone() -> dict[str, Any]:
-    """The aggregate of the deleted poll "demo": its key and deletion time, nothing else."""
-    item = aggregate()
-    assert set(item) == {keys.PARTITION_KEY, attributes.AGGREGATE_DELETED_AT}
-    return item
+def tombstone() -> dict[str, dict[str, Any]]:
+    """What the deleted poll "demo" leaves in the aggregates table: its root with its key and
+    deletion time, nothing else, and its publish item with a lease no publication takes."""
+    items = aggregate_items()
+    root = items[keys.aggregate_key("demo")[keys.PARTITION_KEY]["S"]]
+    assert set(root) == {keys.PARTITION_KEY, attributes.AGGREGATE_DELETED_AT}
+    assert set(items) == {root[keys.PARTITION_KEY]["S"], keys.publish_key("demo")["pk"]["S"]}
+    return items
 
 
 def assert_deleted_entirely(slug: str = "demo") -> None:
@@ -225,7 +228,7 @@ def test_a_deleted_polls_late_stream_records_do_not_bring_its_totals_back(counte
     # The tally catches up: the late vote, and the erase's deletions, all meet the tombstone.
     StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler).drain()
 
-    assert aggregate() == deleted_at
+    assert aggregate_items() == deleted_at
     assert failure_queue_messages() == []
 
 

@@ -192,7 +192,7 @@ def test_throttling_is_named_after_boto3_retried(alice, throttling_dynamodb):
         "Results are unavailable: AWS is throttling requests to the aggregates table "
         "(ProvisionedThroughputExceededException); try again shortly."
     )
-    assert set(throttling_dynamodb) == {"DynamoDB_20120810.GetItem"}
+    assert set(throttling_dynamodb) == {"DynamoDB_20120810.BatchGetItem"}
     assert len(throttling_dynamodb) > 1  # boto3 retried before the portal gave up
 
 

@@ -62,10 +62,11 @@ def test_push_writes_the_poll_document_under_number_and_slug(aws):
             opens_at=opens,
             replies={"confirmed": "Yum, {label}!"},
             version=1,
+            vote_shards=2,  # for the default expected peak, 1,000 votes/s
         )
     )
     poll.refresh_from_db()
-    assert (poll.config_version, poll.pushed_number) == (1, DEMO_NUMBER)
+    assert (poll.config_version, poll.pushed_number, poll.vote_shards) == (1, DEMO_NUMBER, 2)
     assert poll.pushed_at is not None
 
 

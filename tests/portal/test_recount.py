@@ -3,6 +3,7 @@ deliberately corrupted total is detected and repaired."""
 
 from __future__ import annotations
 
+import time
 from io import StringIO
 
 import boto3
@@ -17,7 +18,7 @@ from lambdas.shared.config_doc import PollStatus
 from lambdas.shared.timestamps import stored_time
 from lambdas.tally import handler as tally
 from polls.models import Poll
-from tests.factories import aggregate, vote_items
+from tests.factories import aggregate, set_written_at, vote_items
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,7 @@ def corrupt(updated_at: str) -> None:
         },
         ExpressionAttributeValues={":five": {"N": "5"}, ":updated": {"S": updated_at}},
     )
+    set_written_at("demo", updated_at)
 
 
 def test_recount_of_exact_totals_reports_no_drift(counted_poll):
@@ -52,7 +54,14 @@ def test_recount_of_exact_totals_reports_no_drift(counted_poll):
     assert counted_poll.last_recount_drift == {}
 
 
+def published_copy() -> dict:
+    key = keys.viewer_key("demo", 5)
+    return boto3.client("dynamodb").get_item(TableName=settings.AGGREGATES_TABLE, Key=key)["Item"]
+
+
 def test_recount_detects_and_repairs_a_corrupted_total(counted_poll):
+    published_before = published_copy()[attributes.PUBLISHED_AT]
+    time.sleep(1)  # the repair's publication is in a later second than the tally's
     corrupt(updated_at="2026-01-01T00:00:00.000Z")
 
     with pytest.raises(CommandError, match="run again with --repair"):
@@ -68,6 +77,9 @@ def test_recount_detects_and_repairs_a_corrupted_total(counted_poll):
     assert attributes.counts_from_aggregate(aggregate()) == {"A": 2, "B": 3}
     assert aggregate()[attributes.AGGREGATE_TOTAL] == {"N": "5"}
     assert "no drift" in recount()
+    # Published for the results page at once, though no vote followed.
+    assert published_copy()[attributes.PUBLISHED_AT] != published_before
+    assert attributes.counts_from_aggregate(published_copy()) == {"A": 2, "B": 3}
 
 
 def test_repair_waits_for_the_tally_to_be_idle(counted_poll):

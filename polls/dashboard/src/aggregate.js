@@ -1,4 +1,5 @@
-// Reading the tally's aggregate item (lambdas/shared/keys.py describes its attributes).
+// Reading the items the tally publishes for the page (lambdas/shared/keys.py: viewer_key,
+// detail_key; lambdas/shared/attributes.py names their attributes).
 const prefixed = (item, prefix) => {
   const values = {};
   for (const [name, value] of Object.entries(item)) {

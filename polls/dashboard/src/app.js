@@ -9,6 +9,8 @@ import { render, renderRetrying, renderState, renderUnavailable } from "./view.j
 
 const OPEN_REFRESH_MS = 1000;
 const CLOSED_REFRESH_MS = 30000;
+// Regions and the timeline change slowly and are bigger: read every DETAIL_REFRESH_MS.
+const DETAIL_REFRESH_MS = 15000;
 const AGE_TICK_MS = 1000;
 
 async function loadConfig() {
@@ -25,11 +27,26 @@ function votingState(config, now) {
   return "open";
 }
 
-// The poll's aggregate item: the one read a viewer makes every refresh.
-async function readAggregate(dynamodb, config) {
-  const read = new GetItemCommand({ TableName: config.table, Key: { pk: { S: config.pollId } } });
-  const { Item } = await dynamodb.send(read);
+// One of the copies the tally publishes, at random: a crowd's reads spread evenly over them.
+async function readReplica(dynamodb, config, replicaKeys) {
+  const pk = replicaKeys[Math.floor(Math.random() * replicaKeys.length)];
+  const { Item } = await dynamodb.send(new GetItemCommand({ TableName: config.table, Key: { pk: { S: pk } } }));
   return parseAggregate(Item || {});
+}
+
+// Every refresh reads the small totals item; the detail (regions, the last hour's minutes)
+// only every DETAIL_REFRESH_MS, and is shown with each refresh's totals meanwhile.
+function resultsReader(dynamodb, config) {
+  let detail = null;
+  let detailReadAt = 0;
+  return async (now) => {
+    const totals = await readReplica(dynamodb, config, config.viewerKeys);
+    if (detail === null || now - detailReadAt >= DETAIL_REFRESH_MS) {
+      detail = await readReplica(dynamodb, config, config.detailKeys);
+      detailReadAt = now;
+    }
+    return { ...totals, minutes: detail.minutes, regions: detail.regions };
+  };
 }
 
 async function main() {
@@ -44,6 +61,7 @@ async function main() {
   };
   const credentials = guestCredentials(new CognitoIdentityClient(clientConfig), config.identityPoolId);
   const dynamodb = new DynamoDBClient({ ...clientConfig, credentials });
+  const readResults = resultsReader(dynamodb, config);
   let failures = 0;
   let lastGoodAt = null; // when the totals on the page were read
 
@@ -58,7 +76,7 @@ async function main() {
     const state = votingState(config, started);
     let delay = state === "open" ? OPEN_REFRESH_MS : CLOSED_REFRESH_MS;
     try {
-      const result = await readAggregate(dynamodb, config);
+      const result = await readResults(started);
       render(config, state, result);
       lastGoodAt = Date.now();
       failures = 0;

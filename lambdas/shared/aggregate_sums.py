@@ -1,0 +1,117 @@
+"""A poll's exact totals: the sum of its root item and the tally's slices (lambdas.shared.keys
+describes the items), read the one way the publisher, the portal and the tests all read them.
+
+The root holds what was counted before the tally wrote slices and what a recount repaired;
+each vote shard's slice holds what the tally counted of that shard (per category and region,
+the total, and which hours it counted votes in); each of its hour slices holds that shard's
+votes per minute of one hour. Every counter is in exactly one of them, so the poll's totals
+are their sum, and a counter a reader never needs (a past hour's minutes) is never read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdas.shared import attributes, keys
+from lambdas.shared.counting import aggregate_counters, removed_from_aggregate
+
+Item = dict[str, Any]
+Key = dict[str, dict[str, str]]
+
+# BatchGetItem takes at most 100 keys a call.
+BATCH_GET_KEYS = 100
+# DynamoDB's advice for unprocessed keys: retry with exponential backoff.
+BATCH_ATTEMPTS = 8
+
+
+class UnreadItems(RuntimeError):
+    """DynamoDB left some keys unread after every attempt."""
+
+
+def batch_get(dynamodb: Any, table: str, item_keys: list[Key], consistent: bool) -> list[Item]:
+    """The items that exist under `item_keys` (any order); BatchGetItem in calls of 100."""
+    found: list[Item] = []
+    for start in range(0, len(item_keys), BATCH_GET_KEYS):
+        request: dict[str, Any] = {
+            table: {"Keys": item_keys[start : start + BATCH_GET_KEYS], "ConsistentRead": consistent}
+        }
+        for attempt in range(BATCH_ATTEMPTS):
+            response = dynamodb.batch_get_item(RequestItems=request)
+            found += response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise UnreadItems(f"DynamoDB left keys of table {table} unread")
+    return found
+
+
+def counters(item: Item) -> Counter[str]:
+    """Every counter of an aggregate item, the "removed:" ones included."""
+    return Counter(aggregate_counters(item)) + Counter(
+        {attributes.removed_attribute(name): n for name, n in removed_from_aggregate(item).items()}
+    )
+
+
+def as_item(totals: Mapping[str, int]) -> Item:
+    """Counters as a low-level item's attributes, which the attributes module reads."""
+    return {name: {"N": str(n)} for name, n in totals.items()}
+
+
+@dataclass
+class PollSums:
+    root: Item
+    totals: Counter[str] = field(default_factory=Counter)
+    hours: set[str] = field(default_factory=set)  # the UTC hours the slices counted votes in
+    updated_at: str = ""  # the last write to any of its items ("" before the first)
+
+    def item(self) -> Item:
+        """The poll's whole aggregate as one low-level item: its counters, updated_at, and
+        when its votes were purged or it was deleted (the root's)."""
+        item = as_item(self.totals)
+        if self.updated_at:
+            item[attributes.AGGREGATE_UPDATED_AT] = {"S": self.updated_at}
+        for name in (attributes.AGGREGATE_PURGED_AT, attributes.AGGREGATE_DELETED_AT):
+            if name in self.root:
+                item[name] = self.root[name]
+        return item
+
+
+def _string(item: Mapping[str, Any], name: str) -> str:
+    return str(item.get(name, {}).get("S", ""))
+
+
+def read_sums(
+    dynamodb: Any,
+    table: str,
+    poll_id: str,
+    vote_shards: int,
+    *,
+    hours: Iterable[str] | None = None,
+    consistent: bool = True,
+) -> PollSums:
+    """The poll's totals with the minutes of `hours` (all the hours it counted, for None)."""
+    shards = keys.shard_labels(vote_shards)
+    root_key = keys.aggregate_key(poll_id)
+    items = batch_get(
+        dynamodb, table, [root_key, *(keys.tally_key(poll_id, s) for s in shards)], consistent
+    )
+    root: Item = {}
+    sums = PollSums(root=root)
+    for item in items:
+        if item[keys.PARTITION_KEY] == root_key[keys.PARTITION_KEY]:
+            # A root counted before the slices holds minutes too, of every hour.
+            sums.root = item
+        sums.totals.update(counters(item))
+        sums.hours.update(item.get(attributes.SLICE_HOURS, {}).get("SS", []))
+        sums.updated_at = max(sums.updated_at, _string(item, attributes.AGGREGATE_UPDATED_AT))
+    wanted = sorted(sums.hours if hours is None else set(hours) & sums.hours)
+    hour_keys = [keys.tally_hour_key(poll_id, s, hour) for hour in wanted for s in shards]
+    for item in batch_get(dynamodb, table, hour_keys, consistent):
+        sums.totals.update(counters(item))
+    return sums

@@ -1,0 +1,235 @@
+"""Publishing a poll's totals for its results page: what a viewer reads, how often it is
+written, and that no counted vote is left unpublished."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from lambdas.shared import attributes, keys
+from lambdas.tally.handler import AGGREGATES_AND_FAILURE_QUEUE, tally
+from lambdas.tally.publisher import Clock, Publisher
+from tests.factories import aggregate, dynamodb
+
+TABLE = AGGREGATES_AND_FAILURE_QUEUE.aggregates_table
+START = datetime(2026, 11, 26, 20, 0, tzinfo=UTC).timestamp()
+_sequence = iter(range(10**20, 10**21))
+
+
+class FakeClock:
+    """A clock that sleeping moves on; what other environments do meanwhile runs in between."""
+
+    def __init__(self, at: float = START) -> None:
+        self.at = at
+        self.slept: list[float] = []
+        self.meanwhile: list[Callable[[], object]] = []
+
+    def now(self) -> float:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        while self.meanwhile:
+            self.meanwhile.pop(0)()
+        self.at += seconds
+
+    def clock(self) -> Clock:
+        return Clock(now=self.now, sleep=self.sleep)
+
+
+class CountingClient:
+    """The DynamoDB client, counting publications (their viewer item 0's PutItem)."""
+
+    def __init__(self) -> None:
+        self._client = dynamodb()
+        self.publications = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def put_item(self, **arguments: Any) -> Any:
+        if arguments["Item"]["pk"] == keys.viewer_key("demo", 0)["pk"]:
+            self.publications += 1
+        return self._client.put_item(**arguments)
+
+
+def vote(n: int, category: str, at: float, region: str = "GB", poll: str = "demo") -> dict:
+    voter = f"{n:032x}"
+    key = keys.vote_key(poll, voter, keys.LEGACY_VOTE_SHARDS)
+    received = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    image = {
+        **key,
+        attributes.VOTE_CATEGORY: {"S": category},
+        attributes.VOTE_RECEIVED_AT: {"S": received.replace("+00:00", "Z")},
+        attributes.VOTE_COUNTRY: {"S": region},
+    }
+    return {
+        "eventName": "INSERT",
+        "dynamodb": {"Keys": key, "SequenceNumber": str(next(_sequence)), "NewImage": image},
+    }
+
+
+def run(records: list[dict], publisher: Publisher, clock: FakeClock) -> dict:
+    return tally(
+        records, AGGREGATES_AND_FAILURE_QUEUE, datetime.fromtimestamp(clock.at, UTC), publisher
+    )
+
+
+def viewer(poll: str = "demo", replica: int = 0) -> dict[str, Any]:
+    return dynamodb().get_item(TableName=TABLE, Key=keys.viewer_key(poll, replica)).get("Item", {})
+
+
+def detail(poll: str = "demo", replica: int = 0) -> dict[str, Any]:
+    return dynamodb().get_item(TableName=TABLE, Key=keys.detail_key(poll, replica)).get("Item", {})
+
+
+def test_every_replica_holds_the_totals_and_the_detail_holds_regions_and_the_last_hour(aws):
+    clock = FakeClock()
+    publisher = Publisher(dynamodb(), TABLE, clock.clock())
+    an_hour_ago = START - 3700
+    run(
+        [vote(1, "A", an_hour_ago, "US"), vote(2, "B", START - 60), vote(3, "A", START)],
+        publisher,
+        clock,
+    )
+
+    for replica in range(keys.VIEWER_REPLICAS):
+        item = viewer(replica=replica)
+        assert attributes.counts_from_aggregate(item) == {"A": 2, "B": 1}
+        assert item[attributes.AGGREGATE_TOTAL] == {"N": "3"}
+        assert item[attributes.PUBLISHED_AT] == {"N": str(int(START))}
+        assert attributes.regions_from_aggregate(item) == {}  # not in the every-second item
+        shown = detail(replica=replica)
+        assert attributes.regions_from_aggregate(shown) == {"US": 1, "GB": 2}
+        # The last hour's minutes only: the timeline of a 24-hour show stays 60 minutes long.
+        assert attributes.timeline_from_aggregate(shown) == {
+            "2026-11-26T19:59": 1,
+            "2026-11-26T20:00": 1,
+        }
+    # The exact totals still hold every minute.
+    assert attributes.timeline_from_aggregate(aggregate()) == {
+        "2026-11-26T18:58": 1,
+        "2026-11-26T19:59": 1,
+        "2026-11-26T20:00": 1,
+    }
+
+
+def test_the_viewer_item_stays_the_same_small_size_however_long_the_show(aws):
+    clock = FakeClock()
+    publisher = Publisher(dynamodb(), TABLE, clock.clock())
+    codes = [f"CAT{n}" for n in range(10)]
+    sizes = []
+    first_hour: dict[str, Any] = {}
+    for hour in (0, 1, 12, 23):  # votes in the first, second, 13th and 24th hours
+        clock.at = START + hour * 3600
+        batch = [
+            vote(hour * 1000 + n, codes[n % 10], clock.at - n * 60, f"US-S{n % 50}")
+            for n in range(50)
+        ]
+        run(batch, publisher, clock)
+        sizes.append(len(repr(viewer())))
+        first_hour = first_hour or viewer()
+
+    item = viewer()
+    assert item[attributes.AGGREGATE_TOTAL] == {"N": str(4 * 50)}
+    assert set(first_hour) == set(item)  # the same attributes; only the counts grow
+    assert max(sizes) <= 1024
+    assert len(attributes.timeline_from_aggregate(detail())) <= 60
+
+
+def test_many_invocations_in_one_second_publish_once_and_the_last_vote_is_published(aws):
+    clock = FakeClock(START + 0.1)
+    client = CountingClient()
+    first, second, third, fourth = (Publisher(client, TABLE, clock.clock()) for _ in range(4))
+
+    def meanwhile(n: int, environment: Publisher) -> Callable[[], object]:
+        def invocation() -> object:
+            clock.at += 0.1
+            return run([vote(n, "A", clock.at)], environment, clock)
+
+        return invocation
+
+    # The first takes this second's lease and publishes; the second, whose vote the first may
+    # not have read, takes the trail and waits for the next second; while it waits, two more
+    # count votes in this second and leave their publication to it.
+    clock.meanwhile = [meanwhile(3, third), meanwhile(4, fourth)]
+    run([vote(1, "A", clock.at)], first, clock)
+    clock.at += 0.1
+    run([vote(2, "A", clock.at)], second, clock)
+
+    assert client.publications == 2
+    assert len(clock.slept) == 1
+    assert viewer()[attributes.AGGREGATE_TOTAL] == {"N": "4"}
+    assert viewer()[attributes.PUBLISHED_AT] == {"N": str(int(START) + 1)}
+    # The same in the next second: its lease is the trail's, so one takes the next trail.
+    writes_before = client.publications
+    clock.at = START + 1.5
+    clock.meanwhile = [meanwhile(6, fourth)]
+    run([vote(5, "A", clock.at)], third, clock)
+    assert client.publications == writes_before + 1
+    assert viewer()[attributes.AGGREGATE_TOTAL] == {"N": "6"}
+
+
+def test_a_late_publication_never_overwrites_a_later_one(aws):
+    clock = FakeClock()
+    publisher = Publisher(dynamodb(), TABLE, clock.clock())
+    run([vote(1, "A", START)], publisher, clock)
+    clock.at += 5
+    run([vote(2, "A", clock.at)], publisher, clock)
+
+    publisher.publish("demo", int(START) + 2, {})  # a slow environment's, from before
+
+    assert viewer()[attributes.PUBLISHED_AT] == {"N": str(int(START) + 5)}
+    assert viewer()[attributes.AGGREGATE_TOTAL] == {"N": "2"}
+
+
+def test_a_poll_counted_before_the_slices_keeps_its_totals_and_counts_nothing_twice(aws):
+    # Its root as the tally kept it before: counters and a watermark per vote shard.
+    old = vote(1, "A", START - 10)
+    shard = old["dynamodb"]["Keys"]["pk"]["S"].rsplit("#", 1)[1]
+    root = {
+        **keys.aggregate_key("demo"),
+        "n:A": {"N": "1"},
+        "total": {"N": "1"},
+        "m:2026-11-26T19:59": {"N": "1"},
+        "r:GB": {"N": "1"},
+        attributes.watermark_attribute(shard): {"S": old["dynamodb"]["SequenceNumber"].zfill(40)},
+    }
+    dynamodb().put_item(TableName=TABLE, Item=root)
+    clock = FakeClock()
+    publisher = Publisher(dynamodb(), TABLE, clock.clock())
+
+    run([old, vote(2, "B", START)], publisher, clock)  # the old record redelivered, and a new one
+
+    assert attributes.counts_from_aggregate(viewer()) == {"A": 1, "B": 1}
+    assert attributes.regions_from_aggregate(detail()) == {"GB": 2}
+    assert attributes.counts_from_aggregate(aggregate()) == {"A": 1, "B": 1}
+
+
+def test_polls_with_their_own_vote_shards_are_read_from_all_of_them(aws):
+    dynamodb().put_item(
+        TableName=TABLE,
+        Item={**keys.publish_key("big"), attributes.PUBLISH_VOTE_SHARDS: {"N": "128"}},
+    )
+    records = []
+    for n in range(256):
+        voter = f"{n:08x}{n:024x}"
+        key = keys.vote_key("big", voter, 128)
+        image = {**key, attributes.VOTE_CATEGORY: {"S": "A"}}
+        records.append(
+            {
+                "eventName": "INSERT",
+                "dynamodb": {
+                    "Keys": key,
+                    "SequenceNumber": str(next(_sequence)),
+                    "NewImage": image,
+                },
+            }
+        )
+    clock = FakeClock()
+
+    run(records, Publisher(dynamodb(), TABLE, clock.clock()), clock)
+
+    assert viewer("big")[attributes.AGGREGATE_TOTAL] == {"N": "256"}
+    assert aggregate("big")[attributes.AGGREGATE_TOTAL] == {"N": "256"}
