@@ -64,7 +64,7 @@ from lambdas.ingest.votes import Ballot, vote_item
 from lambdas.shared import attributes, keys
 from lambdas.shared.aggregate_sums import read_sums
 from lambdas.shared.counting import aggregate_counters, vote_counters
-from lambdas.tally.publisher import Clock, Publisher
+from lambdas.tally.publisher import Clock, Publisher, record_vote_shards
 
 POLL = "tvscale"
 # Today's design, measured on the same show for comparison: the tally of the last commit that
@@ -301,13 +301,7 @@ def run_show(votes: int, endpoint: str) -> dict[str, Any]:
         failure_queue_url=resources.failure_queue_url,
     )
     # What a push of the poll writes (polls.services.config_push): its vote key count.
-    plain.update_item(
-        TableName=table,
-        Key=keys.publish_key(POLL),
-        UpdateExpression="SET #shards = :shards",
-        ExpressionAttributeNames={"#shards": attributes.PUBLISH_VOTE_SHARDS},
-        ExpressionAttributeValues={":shards": {"N": str(vote_shards)}},
-    )
+    record_vote_shards(plain, table, POLL, vote_shards)
     environments = [Publisher(metered, table, clock.clock()) for _ in range(STREAM_SHARDS)]
     hours = show_votes(votes, vote_shards)
     recount: Counter[str] = Counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import pytest
 
 from deploy.local.backend import LocalBackend
 from deploy.local.resources import LocalResources, create_local_resources
+from lambdas.tally.publisher import Clock
 from tests.emulator import MOTO_ENDPOINT, REGION
 
 
@@ -34,9 +36,23 @@ def _clear_function_caches() -> None:
     # A Lambda container keeps config and secrets warm; a reset emulator is a new world.
     import sys
 
+    from lambdas.tally import handler as tally
+
     ingest = sys.modules.get("lambdas.ingest.handler")
     if ingest is not None:
         ingest.reset_container_state()
+    # The tally's publisher remembers the leases it saw, and may wait up to a second for the
+    # next second's publication (its trail). Tests call the tally back to back, where Lambda
+    # runs about one invocation a second per stream shard: its clock skips the wait, so at
+    # most about one publication a second still happens (tests/lambdas/test_publisher.py
+    # covers the wait itself).
+    tally.PUBLISHER.clock = skipping_clock()
+    tally.PUBLISHER._seen.clear()
+
+
+def skipping_clock() -> Clock:
+    """The real time, with no wait: a trail publishes at once (as of the next second)."""
+    return Clock(now=time.time, sleep=lambda _seconds: None)
 
 
 @pytest.fixture

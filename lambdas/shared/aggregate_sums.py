@@ -103,15 +103,19 @@ def read_sums(
     )
     root: Item = {}
     sums = PollSums(root=root)
+    hour_keys: list[Key] = []
     for item in items:
         if item[keys.PARTITION_KEY] == root_key[keys.PARTITION_KEY]:
             # A root counted before the slices holds minutes too, of every hour.
             sums.root = item
         sums.totals.update(counters(item))
-        sums.hours.update(item.get(attributes.SLICE_HOURS, {}).get("SS", []))
         sums.updated_at = max(sums.updated_at, _string(item, attributes.AGGREGATE_UPDATED_AT))
-    wanted = sorted(sums.hours if hours is None else set(hours) & sums.hours)
-    hour_keys = [keys.tally_hour_key(poll_id, s, hour) for hour in wanted for s in shards]
+        counted_hours = set(item.get(attributes.SLICE_HOURS, {}).get("SS", []))
+        sums.hours |= counted_hours
+        shard = item[keys.PARTITION_KEY]["S"].rsplit(keys.SHARD_SEPARATOR, 1)[-1]
+        # Only the hour slices a shard's slice says it wrote.
+        wanted = counted_hours if hours is None else counted_hours & set(hours)
+        hour_keys += [keys.tally_hour_key(poll_id, shard, hour) for hour in sorted(wanted)]
     for item in batch_get(dynamodb, table, hour_keys, consistent):
         sums.totals.update(counters(item))
     return sums

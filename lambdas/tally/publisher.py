@@ -125,6 +125,18 @@ class Publisher:
             )
 
 
+def record_vote_shards(dynamodb: Any, table: str, poll_id: str, vote_shards: int) -> None:
+    """Write on the poll's publish item how many vote shards it has: what publications sum the
+    slices of (a push writes it before the configuration the ingest follows)."""
+    dynamodb.update_item(
+        TableName=table,
+        Key=keys.publish_key(poll_id),
+        UpdateExpression="SET #shards = :shards",
+        ExpressionAttributeNames={"#shards": attributes.PUBLISH_VOTE_SHARDS},
+        ExpressionAttributeValues={":shards": {"N": str(vote_shards)}},
+    )
+
+
 def stored_time_of(second: int) -> str:
     return stored_time(datetime.fromtimestamp(second, UTC))
 

@@ -51,27 +51,8 @@ class ServiceError(Exception):
 
 
 def dynamodb() -> DynamoDBClient:
-    return _dynamodb_client(
-        settings.AWS_REGION,
-        settings.AWS_ENDPOINT_URL or None,
-        settings.AWS_ACCESS_KEY_ID,
-        settings.AWS_SECRET_ACCESS_KEY,
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _dynamodb_client(
-    region: str,
-    endpoint_url: str | None,
-    access_key_id: str | None,
-    secret_access_key: str | None,
-) -> DynamoDBClient:
-    session = boto3.Session(
-        region_name=region,
-        aws_access_key_id=access_key_id,
-        aws_secret_access_key=secret_access_key,
-    )
-    return session.client("dynamodb", endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
+    client: DynamoDBClient = _client("dynamodb", *_settings())
+    return client
 
 
 def operator_client(service: str) -> Any:
@@ -79,8 +60,11 @@ def operator_client(service: str) -> Any:
     capacity --check` reads Service Quotas, `--apply` calls UpdateTable): the same settings,
     so the same endpoint and credentials; on AWS the credentials of whoever runs the command,
     which need those rights (docs/OPERATIONS.md). Typed Any: no stubs for Service Quotas."""
-    return _operator_client(
-        service,
+    return _client(service, *_settings())
+
+
+def _settings() -> tuple[str, str | None, str | None, str | None]:
+    return (
         settings.AWS_REGION,
         settings.AWS_ENDPOINT_URL or None,
         settings.AWS_ACCESS_KEY_ID,
@@ -89,7 +73,7 @@ def operator_client(service: str) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
-def _operator_client(
+def _client(
     service: str,
     region: str,
     endpoint_url: str | None,
@@ -108,8 +92,7 @@ def _operator_client(
 
 def clear_clients() -> None:
     """Forget cached clients (and their connections), e.g. after the credentials rotated."""
-    _dynamodb_client.cache_clear()
-    _operator_client.cache_clear()
+    _client.cache_clear()
 
 
 def describe(error: Exception, table_role: str, table_name: str) -> str:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.utils import timezone
 
-from lambdas.shared import attributes, config_item, keys
+from lambdas.shared import config_item, keys
 from lambdas.shared.config_doc import InvalidConfig, PollConfig, PollStatus
+from lambdas.tally.publisher import record_vote_shards
 from polls.models import MAX_PEAK_VOTES_PER_SECOND
 from polls.services import aws, tables
 from polls.validation import Routing, routing_clash
@@ -138,13 +139,7 @@ def _record_vote_shards(client: Any, poll_id: str, vote_shards: int) -> None:
     """Write the poll's vote key count on its publish item (keys.publish_key)."""
     table = settings.AGGREGATES_TABLE
     try:
-        client.update_item(
-            TableName=table,
-            Key=keys.publish_key(poll_id),
-            UpdateExpression="SET #shards = :shards",
-            ExpressionAttributeNames={"#shards": attributes.PUBLISH_VOTE_SHARDS},
-            ExpressionAttributeValues={":shards": {"N": str(vote_shards)}},
-        )
+        record_vote_shards(client, table, poll_id, vote_shards)
     except aws.AWS_ERRORS as error:
         raise PushError(aws.describe(error, "aggregates", table)) from None
 

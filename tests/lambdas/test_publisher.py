@@ -9,7 +9,7 @@ from typing import Any
 
 from lambdas.shared import attributes, keys
 from lambdas.tally.handler import AGGREGATES_AND_FAILURE_QUEUE, tally
-from lambdas.tally.publisher import Clock, Publisher
+from lambdas.tally.publisher import Clock, Publisher, record_vote_shards
 from tests.factories import aggregate, dynamodb
 
 TABLE = AGGREGATES_AND_FAILURE_QUEUE.aggregates_table
@@ -208,10 +208,7 @@ def test_a_poll_counted_before_the_slices_keeps_its_totals_and_counts_nothing_tw
 
 
 def test_polls_with_their_own_vote_shards_are_read_from_all_of_them(aws):
-    dynamodb().put_item(
-        TableName=TABLE,
-        Item={**keys.publish_key("big"), attributes.PUBLISH_VOTE_SHARDS: {"N": "128"}},
-    )
+    record_vote_shards(dynamodb(), TABLE, "big", 128)  # as its push does
     records = []
     for n in range(256):
         voter = f"{n:08x}{n:024x}"

@@ -15,7 +15,7 @@ from lambdas.shared import attributes, keys
 from lambdas.shared.aggregate_sums import read_sums
 from lambdas.shared.counting import vote_counters
 from lambdas.tally.handler import AGGREGATES_AND_FAILURE_QUEUE, tally
-from lambdas.tally.publisher import Clock, Publisher
+from lambdas.tally.publisher import Clock, Publisher, record_vote_shards
 from tests.factories import dynamodb
 
 TABLE = AGGREGATES_AND_FAILURE_QUEUE.aggregates_table
@@ -62,10 +62,7 @@ def counts_and_total(counters: Counter[str]) -> dict[str, int]:
 def test_a_show_on_128_vote_keys_keeps_the_viewer_item_small_and_every_total_exact(aws):
     shards = keys.vote_shards_for(100_000)
     assert shards >= 128
-    dynamodb().put_item(  # what pushing the poll writes: its vote key count
-        TableName=TABLE,
-        Item={**keys.publish_key(POLL), attributes.PUBLISH_VOTE_SHARDS: {"N": str(shards)}},
-    )
+    record_vote_shards(dynamodb(), TABLE, POLL, shards)  # what pushing the poll writes
     at = {"now": START.timestamp()}  # the tally's clock, moved to the end of each hour
     clock = Clock(now=lambda: at["now"], sleep=lambda s: at.update(now=at["now"] + s))
     publisher = Publisher(dynamodb(), TABLE, clock)
