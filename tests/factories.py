@@ -120,12 +120,14 @@ def vote_items(poll_id: str = "demo", vote_shards: int | None = None) -> list[di
     if vote_shards is None:
         vote_shards = published_vote_shards(poll_id)
     items = []
+    pages = dynamodb().get_paginator("query")
     for partition in keys.vote_partitions(poll_id, vote_shards):
-        items += dynamodb().query(
+        for page in pages.paginate(  # a vote key's votes pass a Query's 1 MB
             TableName=os.environ["VOTES_TABLE"],
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": partition}},
-        )["Items"]
+        ):
+            items += page["Items"]
     return items
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.shared import env, resource_names
@@ -20,7 +21,7 @@ from lambdas.shared.aggregate_sums import UnreadItems
 from lambdas.shared.timestamps import stored_time
 from lambdas.tally.deltas import batch_deltas
 from lambdas.tally.failures import send_poison
-from lambdas.tally.publisher import Publisher
+from lambdas.tally.publisher import PUT_THREADS, Publisher
 from lambdas.tally.slices import (
     AggregateContention,
     PollDeleted,
@@ -43,7 +44,8 @@ class AggregatesAndFailureQueue:
 
 
 AGGREGATES_AND_FAILURE_QUEUE = AggregatesAndFailureQueue(
-    dynamodb=boto3.client("dynamodb"),
+    # Room for the publisher's PUT_THREADS beside the invocation's own calls.
+    dynamodb=boto3.client("dynamodb", config=Config(max_pool_connections=PUT_THREADS + 2)),
     aggregates_table=env.required(resource_names.AGGREGATES_TABLE.variable),
     sqs=boto3.client("sqs"),
     failure_queue_url=env.required(resource_names.TALLY_FAILURE_QUEUE.variable),
