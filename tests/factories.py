@@ -134,16 +134,9 @@ def vote_items(poll_id: str = "demo", vote_shards: int | None = None) -> list[di
 def aggregate(poll_id: str = "demo", vote_shards: int | None = None) -> dict[str, Any]:
     """The poll's totals as one item (root and slices summed), with every hour's minutes. The
     vote shards are the publish item's (the legacy count when it has none), unless given."""
-    table = os.environ["AGGREGATES_TABLE"]
     if vote_shards is None:
-        published = (
-            dynamodb()
-            .get_item(TableName=table, Key=keys.publish_key(poll_id), ConsistentRead=True)
-            .get("Item", {})
-        )
-        shards = published.get(attributes.PUBLISH_VOTE_SHARDS, {}).get("N")
-        vote_shards = int(shards) if shards else keys.LEGACY_VOTE_SHARDS
-    return read_sums(dynamodb(), table, poll_id, vote_shards).item()
+        vote_shards = published_vote_shards(poll_id)
+    return read_sums(dynamodb(), os.environ["AGGREGATES_TABLE"], poll_id, vote_shards).item()
 
 
 def aggregate_items(poll_id: str = "demo") -> dict[str, dict[str, Any]]:
