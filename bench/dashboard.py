@@ -178,7 +178,7 @@ def main() -> None:
         tap = WireTap(client)
         viewer = measured_read(client, tap, keys.viewer_key("show", 7))
         detail = measured_read(client, tap, keys.detail_key("show", 7))
-    assert int(viewer["item"][attributes.AGGREGATE_TOTAL]["N"]) == VOTES
+    assert attributes.counter_value(viewer["item"][attributes.AGGREGATE_TOTAL]) == VOTES
     families = (attributes.COUNT_PREFIX, attributes.MINUTE_PREFIX, attributes.REGION_PREFIX)
     items = {"viewer": viewer.pop("item"), "detail": detail.pop("item")}
     attributes_by_item = {

@@ -476,8 +476,8 @@ def totals_check(run: dict[str, Any]) -> dict[str, Any]:
     recount: Counter[str] = run["recount"]
     viewer, detail = run["viewer"], run["detail"]
     published_counts = {
-        name: int(value["N"])
-        for name, value in viewer.items()
+        name: n
+        for name, n in aggregate_counters(viewer).items()
         if name == attributes.AGGREGATE_TOTAL or name.startswith(attributes.COUNT_PREFIX)
     }
     expected_counts = {
@@ -510,9 +510,16 @@ def at_full_day_counts(item: dict[str, Any]) -> int:
     """The item's size with every counter just under a full day of the peak, every digit
     significant (DynamoDB sizes a number by its significant digits): the most the same item
     weighs at the end of a real 24-hour show."""
-    full_day = {"N": str(PEAK_VOTES_PER_SECOND * 24 * 3600 - 1)}
+    full_day = PEAK_VOTES_PER_SECOND * 24 * 3600 - 1
     counters = aggregate_counters(item)
-    return item_size({name: full_day if name in counters else v for name, v in item.items()})
+    return item_size(
+        {
+            name: ({"N": str(full_day)} if "N" in v else attributes.published_number(full_day))
+            if name in counters
+            else v
+            for name, v in item.items()
+        }
+    )
 
 
 def write_profile(run: dict[str, Any]) -> dict[str, Any]:

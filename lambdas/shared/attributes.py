@@ -4,6 +4,9 @@ one place that names them, builds the aggregate item's counter names and reads t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from lambdas.shared.timestamps import minute_of
 
 # Vote item attributes.
@@ -56,8 +59,14 @@ PUBLISH_VOTE_SHARDS = "vote_shards"  # how many vote shards the poll has (writte
 PUBLISH_SECOND = "second"  # the epoch second of the last publication's lease
 PUBLISH_TRAIL = "trail"  # the epoch second a tally invocation promised a publication at
 # Viewer and detail items (keys.viewer_key, keys.detail_key): the epoch second of their
-# publication; a publication never overwrites a later one.
-PUBLISHED_AT = "published_at"
+# publication (published_number); a publication never overwrites a later one. Items published
+# before it was a fixed-width string had "published_at", a number: a publication replaces them.
+PUBLISHED_AT = "published"
+# The viewer item's counters and PUBLISHED_AT are strings of this many digits, not numbers:
+# DynamoDB sizes a number by its significant digits (1,000 takes a byte less than 999), so
+# numbers would make the item every viewer reads every second change size as a show goes on;
+# at a fixed width it is the same size at minute 1 and hour 24.
+PUBLISHED_DIGITS = 12
 
 # Config item attributes (lambdas.shared.config_item builds and reads the item).
 CONFIG_DOCUMENT = "doc"
@@ -93,9 +102,19 @@ def minute_of_counter(name: str) -> str | None:
     return bare[len(MINUTE_PREFIX) :] if bare.startswith(MINUTE_PREFIX) else None
 
 
+def published_number(n: int) -> dict[str, str]:
+    """A count or second as a published item stores it: PUBLISHED_DIGITS digits."""
+    return {"S": f"{n:0{PUBLISHED_DIGITS}d}"}
+
+
+def counter_value(value: Mapping[str, Any]) -> int:
+    """A counter's value, a number or a published_number."""
+    return int(value["N"] if "N" in value else value["S"])
+
+
 def _prefixed(item: dict[str, dict[str, str]], prefix: str) -> dict[str, int]:
     return {
-        name[len(prefix) :]: int(value["N"])
+        name[len(prefix) :]: counter_value(value)
         for name, value in item.items()
         if name.startswith(prefix)
     }

@@ -71,7 +71,7 @@ def aggregate_counters(aggregate_item: dict[str, Any]) -> dict[str, int]:
     """The counters of a low-level aggregate item (everything but keys, times, watermarks)."""
     prefixes = (attributes.COUNT_PREFIX, attributes.MINUTE_PREFIX, attributes.REGION_PREFIX)
     return {
-        name: int(value["N"])
+        name: attributes.counter_value(value)
         for name, value in aggregate_item.items()
         if name == attributes.AGGREGATE_TOTAL or name.startswith(prefixes)
     }

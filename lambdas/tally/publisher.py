@@ -121,7 +121,7 @@ class Publisher:
                 Item=item,
                 ConditionExpression="attribute_not_exists(#at) OR #at < :at",
                 ExpressionAttributeNames={"#at": attributes.PUBLISHED_AT},
-                ExpressionAttributeValues={":at": {"N": str(second)}},
+                ExpressionAttributeValues={":at": attributes.published_number(second)},
             )
 
 
@@ -153,13 +153,13 @@ def published_items(poll_id: str, sums: PollSums, second: int) -> list[dict[str,
     detail: dict[str, dict[str, str]] = {}
     for name, n in sorted(sums.totals.items()):
         if name == attributes.AGGREGATE_TOTAL or name.startswith(attributes.COUNT_PREFIX):
-            counts[name] = {"N": str(n)}
+            counts[name] = attributes.published_number(n)
         elif n and (
             name.startswith(attributes.REGION_PREFIX)
             or (name.startswith(attributes.MINUTE_PREFIX) and name > oldest)
         ):
             detail[name] = {"N": str(n)}
-    stamp = {attributes.PUBLISHED_AT: {"N": str(second)}}
+    stamp = {attributes.PUBLISHED_AT: attributes.published_number(second)}
     if sums.updated_at:
         stamp[attributes.AGGREGATE_UPDATED_AT] = {"S": sums.updated_at}
     return [

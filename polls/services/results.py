@@ -120,7 +120,8 @@ def read_totals(poll_ids: Iterable[str]) -> dict[str, int]:
 
 
 def _total(item: Mapping[str, AttributeValueTypeDef]) -> int:
-    return int(item[attributes.AGGREGATE_TOTAL]["N"]) if attributes.AGGREGATE_TOTAL in item else 0
+    total = item.get(attributes.AGGREGATE_TOTAL)
+    return attributes.counter_value(total) if total else 0
 
 
 def _parse_time(item: dict[str, dict[str, str]]) -> datetime | None:

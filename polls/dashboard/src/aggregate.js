@@ -1,9 +1,12 @@
 // Reading the items the tally publishes for the page (lambdas/shared/keys.py: viewer_key,
-// detail_key; lambdas/shared/attributes.py names their attributes).
+// detail_key; lambdas/shared/attributes.py names their attributes). A counter is a number, or
+// on the viewer item a fixed-width string of digits (attributes.published_number).
+const counterValue = (value) => Number(value.N ?? value.S);
+
 const prefixed = (item, prefix) => {
   const values = {};
   for (const [name, value] of Object.entries(item)) {
-    if (name.startsWith(prefix) && value.N !== undefined) values[name.slice(prefix.length)] = Number(value.N);
+    if (name.startsWith(prefix)) values[name.slice(prefix.length)] = counterValue(value);
   }
   return values;
 };
@@ -13,7 +16,7 @@ export function parseAggregate(item) {
     counts: prefixed(item, "n:"),
     minutes: prefixed(item, "m:"),
     regions: prefixed(item, "r:"),
-    total: item.total ? Number(item.total.N) : 0,
+    total: item.total ? counterValue(item.total) : 0,
     updatedAt: item.updated_at ? item.updated_at.S : null,
   };
 }
