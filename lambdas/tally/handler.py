@@ -13,6 +13,10 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -31,6 +35,12 @@ from lambdas.tally.slices import (
 )
 
 logger = Logger(service="textvote-tally")
+# Its own metric set: every Powertools `Metrics` of a process shares one, and the local backend
+# runs the ingest and the tally in one process.
+metrics = AmazonCloudWatchEMFProvider(namespace="TextVote", service="tally")
+# The metric of stream records (new votes, changed votes, removed votes) counted for the first
+# time, one line per batch: how operators watch the vote rate (the ingest has no line per vote).
+COUNTED_METRIC = "counted"
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,13 @@ PUBLISHER = Publisher(
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     records = event.get("Records") or []
-    return tally(records, AGGREGATES_AND_FAILURE_QUEUE, datetime.now(UTC), PUBLISHER)
+    try:
+        return tally(
+            records, AGGREGATES_AND_FAILURE_QUEUE, datetime.now(UTC), PUBLISHER, counted_in=metrics
+        )
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics()
 
 
 def tally(
@@ -66,9 +82,11 @@ def tally(
     writes_to: AggregatesAndFailureQueue,
     now: datetime,
     publisher: Publisher | None = None,
+    counted_in: AmazonCloudWatchEMFProvider | None = None,
 ) -> dict[str, Any]:
     """Apply the records' changes to their polls' slices, then have each poll's totals
-    published (when a publisher is given); the records Lambda should redeliver
+    published (when a publisher is given), and add the records counted for the first time to
+    `counted_in`'s COUNTED_METRIC (when given); the records Lambda should redeliver
     (ReportBatchItemFailures). A poll whose publication failed has its records redelivered
     too: the slices skip them, and the publication is tried again."""
     deltas = batch_deltas(records)
@@ -110,6 +128,8 @@ def tally(
             logger.info("dropped: the poll was deleted", extra={"poll": poll_id})
             continue
         logger.info("applied", extra={"poll": poll_id, "records": len(changes), "new": applied})
+        if applied and counted_in is not None:
+            counted_in.add_metric(name=COUNTED_METRIC, unit=MetricUnit.Count, value=applied)
         if publisher is None:
             continue
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -9,8 +10,14 @@ import pytest
 
 from lambdas.shared import attributes, keys
 from lambdas.tally.deltas import PoisonRecord, batch_deltas, contribution
-from lambdas.tally.handler import AGGREGATES_AND_FAILURE_QUEUE, AggregatesAndFailureQueue, tally
-from tests.factories import aggregate, dynamodb, failure_queue_messages
+from lambdas.tally.handler import (
+    AGGREGATES_AND_FAILURE_QUEUE,
+    COUNTED_METRIC,
+    AggregatesAndFailureQueue,
+    handler,
+    tally,
+)
+from tests.factories import aggregate, dynamodb, emitted_metrics, failure_queue_messages
 
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 _sequence = iter(range(10**20, 10**21))
@@ -133,6 +140,18 @@ def test_redelivered_batch_is_not_counted_twice(aws):
     run(batch)
 
     assert counts() == {"A": 10}
+
+
+def test_the_records_counted_are_a_metric_one_line_a_batch_none_for_a_redelivery(aws, capsys):
+    batch = [insert("demo", voter(n), "A") for n in range(7)] + [insert("other", voter(1), "B")]
+
+    handler({"Records": batch}, None)
+    first = capsys.readouterr().out
+    handler({"Records": batch}, None)
+
+    lines = [json.loads(line) for line in first.splitlines() if line.startswith('{"_aws"')]
+    assert [(line["service"], line[COUNTED_METRIC]) for line in lines] == [("tally", [7.0, 1.0])]
+    assert emitted_metrics(capsys.readouterr().out) == []
 
 
 def test_overlapping_and_bisected_redeliveries_count_each_record_once(aws):
