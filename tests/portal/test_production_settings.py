@@ -121,3 +121,22 @@ def test_check_deploy_is_clean_with_production_settings():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_command_on_a_database_never_migrated_says_to_migrate(tmp_path):
+    result = manage(
+        "capacity",
+        "demo",
+        "--votes-per-second",
+        "1000",
+        "--viewers",
+        "1000",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'new.sqlite3'}",
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr == (
+        "The portal's database could not be used: no such table: polls_poll. If it is new or "
+        "the code was updated, run `python manage.py migrate` first.\n"
+    )
