@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.shared import attributes, keys
+from lambdas.shared.aggregate_sums import batch_write
 from lambdas.shared.counting import UncountableVote, removed_from_aggregate, vote_counters
 
 logger = logging.getLogger("textvote.snapshot")
 
 SNAPSHOT_INTERVAL = 30.0
 SNAPSHOT_FORMAT = 1
-BATCH_WRITE_LIMIT = 25
 
 
 def scan_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
@@ -80,10 +80,7 @@ def load_snapshot(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def write_items(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
-    for start in range(0, len(items), BATCH_WRITE_LIMIT):
-        requests = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
-        while requests:
-            requests = dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems")
+    batch_write(dynamodb, table, [{"PutRequest": {"Item": item}} for item in items])
 
 
 def rebuild_aggregates(

@@ -22,14 +22,19 @@ from lambdas.shared.counting import aggregate_counters, removed_from_aggregate
 Item = dict[str, Any]
 Key = dict[str, dict[str, str]]
 
-# BatchGetItem takes at most 100 keys a call.
+# BatchGetItem takes at most 100 keys a call, BatchWriteItem 25 requests.
 BATCH_GET_KEYS = 100
-# DynamoDB's advice for unprocessed keys: retry with exponential backoff.
+BATCH_WRITE_REQUESTS = 25
+# DynamoDB's advice for unprocessed keys and items: retry with exponential backoff.
 BATCH_ATTEMPTS = 8
 
 
 class UnreadItems(RuntimeError):
     """DynamoDB left some keys unread after every attempt."""
+
+
+class UnwrittenItems(RuntimeError):
+    """DynamoDB left some write requests unprocessed after every attempt."""
 
 
 def batch_get(dynamodb: Any, table: str, item_keys: list[Key], consistent: bool) -> list[Item]:
@@ -40,15 +45,38 @@ def batch_get(dynamodb: Any, table: str, item_keys: list[Key], consistent: bool)
             table: {"Keys": item_keys[start : start + BATCH_GET_KEYS], "ConsistentRead": consistent}
         }
         for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                time.sleep(_backoff(attempt))
             response = dynamodb.batch_get_item(RequestItems=request)
             found += response.get("Responses", {}).get(table, [])
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break
-            time.sleep(0.05 * 2**attempt)
         else:
             raise UnreadItems(f"DynamoDB left keys of table {table} unread")
     return found
+
+
+def batch_write(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    """Make these write requests ({"PutRequest": …} or {"DeleteRequest": …}) to `table`:
+    BatchWriteItem in calls of 25, unprocessed ones retried with backoff."""
+    for start in range(0, len(requests), BATCH_WRITE_REQUESTS):
+        unprocessed: Any = {table: requests[start : start + BATCH_WRITE_REQUESTS]}
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                time.sleep(_backoff(attempt))
+            unprocessed = dynamodb.batch_write_item(RequestItems=unprocessed).get(
+                "UnprocessedItems"
+            )
+            if not unprocessed:
+                break
+        else:
+            raise UnwrittenItems(f"DynamoDB left write requests to table {table} unprocessed")
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retry `attempt` (1, 2, …) of a batch's unprocessed part."""
+    return 0.05 * 2 ** (attempt - 1)
 
 
 def counters(item: Item) -> Counter[str]:

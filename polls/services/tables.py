@@ -6,14 +6,20 @@ export failed: …" or "the recount failed: …" for the same underlying AWS err
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from lambdas.shared import keys
-from lambdas.shared.aggregate_sums import Key, PollSums, UnreadItems, read_sums
+from lambdas.shared.aggregate_sums import (
+    Key,
+    PollSums,
+    UnreadItems,
+    UnwrittenItems,
+    batch_write,
+    read_sums,
+)
 from lambdas.tally.publisher import Publisher
 from polls.services import aws
 
@@ -21,9 +27,6 @@ if TYPE_CHECKING:
     from polls.models import Poll
 
 Item = dict[str, Any]
-# BatchWriteItem takes at most 25 requests.
-BATCH_WRITE_ITEMS = 25
-BATCH_ATTEMPTS = 8
 
 
 def read_poll_sums(
@@ -42,20 +45,12 @@ def read_poll_sums(
 
 
 def delete_aggregate_items(item_keys: list[Key], error: type[Exception]) -> None:
-    """Delete these items of the aggregates table: BatchWriteItem, 25 a call."""
+    """Delete these items of the aggregates table (aggregate_sums.batch_write)."""
     table = settings.AGGREGATES_TABLE
-    client = aws.dynamodb()
     try:
-        for start in range(0, len(item_keys), BATCH_WRITE_ITEMS):
-            chunk = item_keys[start : start + BATCH_WRITE_ITEMS]
-            request: Any = {table: [{"DeleteRequest": {"Key": key}} for key in chunk]}
-            for attempt in range(BATCH_ATTEMPTS):
-                request = client.batch_write_item(RequestItems=request).get("UnprocessedItems")
-                if not request:
-                    break
-                time.sleep(0.05 * 2**attempt)  # DynamoDB's advice for unprocessed items
-            else:
-                raise error("DynamoDB left some of the poll's totals undeleted; try again")
+        batch_write(aws.dynamodb(), table, [{"DeleteRequest": {"Key": key}} for key in item_keys])
+    except UnwrittenItems:
+        raise error("DynamoDB left some of the poll's totals undeleted; try again") from None
     except aws.AWS_ERRORS as failure:
         raise error(aws.describe(failure, "aggregates", table)) from None
 
