@@ -76,7 +76,7 @@ def batch_write(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> No
 
 def _backoff(attempt: int) -> float:
     """Seconds to wait before retry `attempt` (1, 2, …) of a batch's unprocessed part."""
-    return 0.05 * 2 ** (attempt - 1)
+    return 0.05 * 2.0 ** (attempt - 1)
 
 
 def counters(item: Item) -> Counter[str]:
