@@ -13,7 +13,7 @@ from typing import NamedTuple
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
-from lambdas.shared.parsing import is_reserved, normalise
+from lambdas.shared.parsing import is_emoji_only, is_reserved, matching_form, normalise
 
 validate_e164 = RegexValidator(
     r"^\+[1-9]\d{7,14}$",
@@ -31,10 +31,10 @@ def split_aliases(text: str) -> tuple[str, ...]:
     return tuple(alias.strip() for alias in text.split(",") if alias.strip())
 
 
-def _check_spelling(spelling: str, what: str) -> None:
+def _check_spelling(spelling: str, what: str, needs: str) -> None:
     if not normalise(spelling):
         raise ValidationError(
-            f"{what} {spelling!r} has no letters or digits, so no text message could match it."
+            f"{what} {spelling!r} has no {needs}, so no text message could match it."
         )
     if is_reserved(spelling):
         raise ValidationError(
@@ -44,19 +44,24 @@ def _check_spelling(spelling: str, what: str) -> None:
 
 
 def validate_code(value: str) -> None:
-    _check_spelling(value, "The code")
+    _check_spelling(value, "The code", needs="letters or digits")
+    if is_emoji_only(value):
+        raise ValidationError(
+            f"The code {value!r} has no letters or digits: give the category a code such as "
+            "A, and the emoji as an alias."
+        )
 
 
 def validate_aliases(value: str) -> None:
     for alias in split_aliases(value):
-        _check_spelling(alias, "The alias")
+        _check_spelling(alias, "The alias", needs="letters, digits or emoji")
 
 
 def validate_keyword(value: str) -> None:
     if not value:
         return
     normalised = normalise(value)
-    if not normalised:
+    if not normalised or is_emoji_only(value):
         raise ValidationError("The keyword needs letters or digits.")
     if re.search(r"\s", normalised):
         raise ValidationError("The keyword must be a single word.")
@@ -77,8 +82,9 @@ def find_clashes(categories: Iterable[tuple[str, Iterable[str]]], keyword: str =
     """The rows whose code or an alias means the same as an earlier spelling.
 
     `categories` are (code, aliases) per row. Spellings are compared as the ingest compares
-    them (normalised), so "A" and "a." clash. A spelling equal to the poll's keyword clashes
-    too: the ingest strips the keyword from a message before reading the vote.
+    them (parsing.matching_form), so "A" and "a." clash, and so do "🍕" and "🍕️" (with the
+    emoji variation selector). A spelling equal to the poll's keyword clashes too: the ingest
+    strips the keyword from a message before reading the vote.
     """
     seen: dict[str, str] = {}
     if normalise(keyword):
@@ -86,7 +92,7 @@ def find_clashes(categories: Iterable[tuple[str, Iterable[str]]], keyword: str =
     clashes: list[Clash] = []
     for row, (code, aliases) in enumerate(categories):
         for field, spelling in [("code", code)] + [("aliases", alias) for alias in aliases]:
-            key = normalise(spelling)
+            key = matching_form(spelling)
             if not key:
                 continue  # the field validators report it
             if key in seen:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from lambdas.shared.config_doc import PollStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from lambdas.shared.config_doc import PollConfig
 
@@ -41,26 +42,68 @@ def is_e164(number: str) -> bool:
     return _E164_NUMBER.fullmatch(number) is not None
 
 
+# Marks a phone adds that only decorate the character before them: variation selectors
+# ("❤️" is U+2764 U+FE0F), the keycap ("2️⃣" is "2" U+FE0F U+20E3, so it reads as 2), skin
+# tones ("👍🏽") and the zero-width joiner of emoji sequences ("👩‍💻").
+_DECORATING_MARKS = "\ufe00-\ufe0f\U000e0100-\U000e01ef\u20e3\U0001f3fb-\U0001f3ff\u200d"
+# Tag characters spell a subdivision flag after a black flag (🏴 + "gbsct" + the cancel tag is
+# Scotland's), so they stay there; anywhere else they only decorate.
+_FLAG_TAGS = "\U000e0020-\U000e007e"
+_MARKS_OUTSIDE_FLAGS = re.compile(
+    f"(\U0001f3f4[{_FLAG_TAGS}]+\U000e007f)|[{_DECORATING_MARKS}\U000e0000-\U000e007f]"
+)
+
+
+def _without_decorating_marks(text: str) -> str:
+    return _MARKS_OUTSIDE_FLAGS.sub(lambda match: match.group(1) or "", text)
+
+
 def _is_edge_noise(char: str) -> bool:
     # Punctuation (P*), symbols incl. emoji (S*), separators (Z*) and controls/format (C*).
     return unicodedata.category(char)[0] in "PSZC"
 
 
-def normalise(text: str) -> str:
-    """NFKC, case-folded, inner whitespace collapsed, edge punctuation/emoji/space stripped.
+def _is_edge_noise_around_emoji(char: str) -> bool:
+    # Of a text with no letters or digits: the same, but emoji (So) and a flag's tags stay.
+    is_flag_tag = "\U000e0020" <= char <= "\U000e007f"
+    return _is_edge_noise(char) and unicodedata.category(char) != "So" and not is_flag_tag
 
-    Full-width letters, ligatures and compatibility forms fold to their plain form, so what
-    a phone keyboard sends matches what the organiser typed.
-    """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    words = folded.split()
-    joined = " ".join(words)
-    start, end = 0, len(joined)
-    while start < end and _is_edge_noise(joined[start]):
+
+def _strip(text: str, is_noise: Callable[[str], bool]) -> str:
+    start, end = 0, len(text)
+    while start < end and is_noise(text[start]):
         start += 1
-    while end > start and _is_edge_noise(joined[end - 1]):
+    while end > start and is_noise(text[end - 1]):
         end -= 1
-    return " ".join(joined[start:end].split())
+    return " ".join(text[start:end].split())
+
+
+def _canonical(text: str) -> str:
+    """Decorating marks dropped, then NFKC and case-folded (marks first, so that NFKC
+    composes what they separated)."""
+    return unicodedata.normalize("NFKC", _without_decorating_marks(text)).casefold()
+
+
+def normalise(text: str) -> str:
+    """NFKC, case-folded, decorating marks dropped, inner whitespace collapsed, edge
+    punctuation/emoji/space stripped; a text of emoji only keeps its emoji ("🍕️" -> "🍕").
+
+    Full-width letters, ligatures and compatibility forms fold to their plain form, and a
+    keycap digit to its digit, so what a phone keyboard sends matches what the organiser typed.
+    """
+    canonical = " ".join(_canonical(text).split())
+    return _strip(canonical, _is_edge_noise) or _strip(canonical, _is_edge_noise_around_emoji)
+
+
+def _is_emoji_word(word: str) -> bool:
+    """Whether a normalised word has no letters or digits (so is emoji: "❤", "🍕")."""
+    return not _strip(word, _is_edge_noise)
+
+
+def is_emoji_only(spelling: str) -> bool:
+    """Whether a code, alias or keyword is emoji with no letters or digits ("🍕", "❤️")."""
+    normalised = normalise(spelling)
+    return bool(normalised) and _is_emoji_word(normalised)
 
 
 @dataclass(frozen=True)
@@ -92,22 +135,42 @@ Outcome = Vote | Help | OptOut | Unknown | TooLong
 
 
 def _words(text: str) -> list[str]:
-    """Normalised words, each stripped of its own edge punctuation ("PIZZA: 2" -> pizza, 2)."""
-    return [word for word in (normalise(w) for w in normalise(text).split()) if word]
+    """Normalised words, each stripped of its own edge punctuation ("PIZZA: 2" -> pizza, 2);
+    a word of emoji only stays ("☑️" -> ☑)."""
+    return [word for word in (normalise(w) for w in _canonical(text).split()) if word]
+
+
+def _matching_form_of_words(words: list[str]) -> str:
+    """The words with letters or digits, or the emoji if no word has any."""
+    with_letters_or_digits = [word for word in words if not _is_emoji_word(word)]
+    return " ".join(with_letters_or_digits or words)
+
+
+# Each message matches every code and alias of its poll: their forms are computed once.
+@lru_cache(maxsize=4096)
+def matching_form(text: str) -> str:
+    """What a code, alias or message is matched by: its normalised words, emoji next to
+    letters or digits left out as decoration ("A ❤️" and "☑️ a" -> "a"; "🍕️" -> "🍕").
+
+    Two spellings with the same matching form are the same choice.
+    """
+    return _matching_form_of_words(_words(text))
 
 
 def _without_leading(words: list[str], candidates: Iterable[str]) -> list[str]:
-    if words and words[0] in candidates:
-        return words[1:]
+    """`words` without a first word of `candidates` and the emoji before it ("☑️ VOTE B")."""
+    first = next((i for i, word in enumerate(words) if not _is_emoji_word(word)), None)
+    if first is not None and words[first] in candidates:
+        return words[first + 1 :]
     return words
 
 
 def choice_lookup(poll: PollConfig) -> dict[str, str]:
-    """Normalised code or alias -> category code."""
+    """Matching form of a code or alias -> category code."""
     lookup: dict[str, str] = {}
     for category in poll.categories:
         for spelling in (category.code, *category.aliases):
-            lookup.setdefault(normalise(spelling), category.code)
+            lookup.setdefault(matching_form(spelling), category.code)
     return lookup
 
 
@@ -118,16 +181,28 @@ def parse_message(poll: PollConfig, body: str) -> Outcome:
     if poll.keyword:
         words = _without_leading(words, {normalise(poll.keyword)})
     words = _without_leading(words, FILLER_WORDS)
-    rest = " ".join(words)
+    rest = _matching_form_of_words(words)
     if rest in OPT_OUT_WORDS:
         return OptOut()
     # An empty message, or the keyword alone, is a voter asking how to vote.
     if rest in HELP_WORDS or not rest:
         return Help()
-    code = choice_lookup(poll).get(rest)
-    if code is None:
-        return Unknown(body.strip())
-    return Vote(code)
+    lookup = choice_lookup(poll)
+    if rest in lookup:
+        return Vote(lookup[rest])
+    if _is_emoji_word(rest):
+        # Emoji only: the one choice whose emoji alias is among them ("🍕 ❤️", "🍕🍕"); with
+        # none, the voter asked how to vote, as for an empty message.
+        found = {
+            code
+            for spelling, code in lookup.items()
+            if spelling and _is_emoji_word(spelling) and spelling in rest
+        }
+        if not found:
+            return Help()
+        if len(found) == 1:
+            return Vote(found.pop())
+    return Unknown(body.strip())
 
 
 def select_poll(polls: Iterable[PollConfig], body: str) -> PollConfig | None:
@@ -138,7 +213,7 @@ def select_poll(polls: Iterable[PollConfig], body: str) -> PollConfig | None:
     poll, or its only open one (closed polls stay configured so late voters hear "closed").
     """
     candidates = list(polls)
-    first_word = next(iter(_words(body)), "")
+    first_word = next((word for word in _words(body) if not _is_emoji_word(word)), "")
     by_keyword = [p for p in candidates if p.keyword and normalise(p.keyword) == first_word]
     without_keyword = [p for p in candidates if not p.keyword]
     for group in (by_keyword, without_keyword, candidates):

@@ -75,7 +75,18 @@ def test_select_poll_prefers_the_open_poll_over_closed_ones_on_a_number():
     assert select_poll([closed, other_closed], "a") is None
 
 
-@given(st.text(max_size=300))
+# Any character, and often what phones send around a code: variation selectors, the keycap,
+# the zero-width joiner, skin tones, tag characters and the black flag they follow, emoji.
+phone_texts = st.text(
+    alphabet=st.characters()
+    | st.sampled_from(["\ufe0f", "\ufe0e", "\u20e3", "\u200d", "\U0001f3fb", "\U0001f3ff"])
+    | st.sampled_from(["\U000e0067", "\U000e007f", "\U0001f3f4", "🇫", "🇷", "❤", "✔", "☑", "👍"])
+    | st.sampled_from(["2", "a", " "]),
+    max_size=300,
+)
+
+
+@given(phone_texts)
 def test_any_text_parses_without_error_and_only_codes_vote(body):
     outcome = parse_message(POLL, body)
     if isinstance(outcome, Vote):

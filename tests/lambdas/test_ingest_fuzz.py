@@ -32,9 +32,12 @@ def configured_url() -> Iterator[None]:
     ingest.PUBLIC_WEBHOOK_URL = previous
 
 
-texts = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=400
-) | st.sampled_from(["A", "b.", " red ", "VOTE C", "HELP", "STOP", "Ｃ", "🍒", "\x00", ""])
+texts = (
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=400)
+    | st.sampled_from(["A", "b.", " red ", "VOTE C", "HELP", "STOP", "Ｃ", "🍒", "\x00", ""])
+    # Texts as phones send them: emoji with a variation selector or skin tone, a keycap.
+    | st.sampled_from(["A ❤\ufe0f", "☑\ufe0f B", "2\ufe0f\u20e3", "C \U0001f44d\U0001f3fd"])
+)
 
 
 def stored_vote(sender: str) -> dict | None:
