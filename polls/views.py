@@ -1,4 +1,5 @@
-"""The portal's views outside the admin's own pages: live results as JSON, and CSV downloads.
+"""The portal's views outside the admin's own pages: live results as JSON, CSV downloads and
+the audit pack as a zip.
 
 Each takes a logged-in staff user and only reaches the polls organisers.polls_of(user) lists:
 another organiser's poll is a 404, exactly like a poll that does not exist.
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import (
+    FileResponse,
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
@@ -23,7 +25,7 @@ from django.views.decorators.http import require_GET
 
 from polls.models import Poll
 from polls.organisers import polls_of
-from polls.services import exports
+from polls.services import audit_pack, exports
 from polls.services.results import ResultsError, read_results, results_document
 
 
@@ -81,6 +83,27 @@ def votes_csv(request: HttpRequest, poll_id: int) -> HttpResponse | StreamingHtt
         return _back_to(poll)
     # A failure after the first page aborts the download, so a cut-off file never looks whole.
     return _csv_download(rows, f"{poll.slug}-votes.csv")
+
+
+@staff_member_required
+@require_GET
+def audit_pack_zip(request: HttpRequest, poll_id: int) -> HttpResponse | FileResponse:
+    """The pack (polls/services/audit_pack.py), written to a temporary file and streamed from
+    it (deleted once sent)."""
+    poll = _poll(request, poll_id)
+    try:
+        archive = audit_pack.audit_pack_zip(poll)
+    except audit_pack.AuditPackError as error:
+        messages.error(request, f"The audit pack of “{poll}” was not written: {error}.")
+        return _back_to(poll)
+    response = FileResponse(
+        archive,
+        as_attachment=True,
+        filename=f"{audit_pack.folder_name(poll)}.zip",
+        content_type="application/zip",
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _csv_download(rows: Iterable[exports.Row], filename: str) -> StreamingHttpResponse:

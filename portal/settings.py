@@ -213,6 +213,8 @@ CONFIG_TABLE = env_resource_name(resource_names.CONFIG_TABLE)
 VOTES_TABLE = env_resource_name(resource_names.VOTES_TABLE)
 AGGREGATES_TABLE = env_resource_name(resource_names.AGGREGATES_TABLE)
 DASHBOARD_BUCKET = env_resource_name(resource_names.DASHBOARD_BUCKET)
+# The KMS key that signs audit packs (polls/services/audit_pack.py): its id, or locally its alias.
+AUDIT_SIGNING_KEY_ID = env_resource_name(resource_names.AUDIT_SIGNING_KEY)
 
 # Where Twilio must send incoming messages; shown to organisers next to each poll's number.
 PUBLIC_WEBHOOK_URL = env_str("PUBLIC_WEBHOOK_URL", "http://127.0.0.1:3000/sms")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
+import boto3
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from botocore.model import OperationModel
@@ -36,7 +37,7 @@ from lambdas.shared.resource_names import (
     SECRET_PARAMETERS,
     Resource,
 )
-from tests.emulator import REGION
+from tests.emulator import MOTO_ENDPOINT, REGION
 
 ACCOUNT_ID = "123456789012"  # moto's account: the one the emulator's ARNs name
 PARTITION = "aws"
@@ -196,6 +197,9 @@ class _Resolver:
             properties = self.template["Resources"][logical_id]["Properties"]
             group = self.resolve(properties["LogGroupName"])
             return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}:*"
+        if (resource_type, attribute) == ("AWS::KMS::Key", "Arn"):
+            # A key's id is random, unknown until the key exists (as a stream's label is).
+            return kms_key_arn("*")
         name = self.name_of(self.stack_resource(logical_id))
         if (resource_type, attribute) == ("AWS::DynamoDB::Table", "Arn"):
             return table_arn(name)
@@ -240,6 +244,21 @@ def table_arn(table: str) -> str:
 
 def queue_arn(queue: str) -> str:
     return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT_ID}:{queue}"
+
+
+def kms_key_arn(key_id: str) -> str:
+    return f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
+
+
+def _kms_key_of(key_id: str) -> str:
+    """The ARN of the key a KMS call's KeyId names: IAM authorises a call through an alias
+    against the key the alias points to, which only the emulator knows."""
+    if key_id.startswith("arn:") and ":key/" in key_id:
+        return key_id
+    if key_id.startswith(("alias/", "arn:")):
+        kms = boto3.client("kms", endpoint_url=MOTO_ENDPOINT, region_name=REGION)
+        return str(kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+    return kms_key_arn(key_id)
 
 
 # -- What one call needs -----------------------------------------------------------------------
@@ -305,6 +324,8 @@ def required_permissions(
         queue = urlsplit(params["QueueUrl"]).path.rstrip("/").rsplit("/", 1)[-1]
         action = _SQS_ACTIONS.get(operation, operation)
         return [Permission(f"sqs:{action}", queue_arn(queue))]
+    if service == "kms" and "KeyId" in params:
+        return [Permission(f"kms:{operation}", _kms_key_of(params["KeyId"]))]
     if service == "cognito-identity" and "IdentityPoolId" in params:
         pool = f"arn:{PARTITION}:cognito-identity:{REGION}:{ACCOUNT_ID}:identitypool"
         return [Permission(f"cognito-identity:{operation}", f"{pool}/{params['IdentityPoolId']}")]

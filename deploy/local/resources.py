@@ -11,12 +11,13 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
 from deploy.template import load_template, logical_ids, table_definitions
 from lambdas.shared.resource_names import (
+    AUDIT_SIGNING_KEY,
     DASHBOARD_IDENTITY_POOL,
     RESOURCES,
     SECRET_PARAMETERS,
@@ -111,6 +112,7 @@ def create_local_resources(
         ssm.put_parameter(
             Name=names[parameter.variable], Value=value, Type="SecureString", Overwrite=True
         )
+    _audit_signing_key(session, endpoint_url, template, environ)
     votes_table = names[VOTES_TABLE.name_variable]
     stream_arn = dynamodb.describe_table(TableName=votes_table)["Table"]["LatestStreamArn"]
     return LocalResources(
@@ -134,6 +136,25 @@ def _public_read_policy(bucket: str) -> str:
             ],
         }
     )
+
+
+def _audit_signing_key(
+    session: boto3.Session, endpoint_url: str, template: dict[str, Any], environ: Mapping[str, str]
+) -> None:
+    """The template's audit signing key (its key spec and usage), under the alias the portal
+    signs with, created unless the alias exists. It lives as long as the emulator: each start
+    of `make run` has a new key (a pack carries the public key it was signed with)."""
+    alias = environ.get(AUDIT_SIGNING_KEY.variable, AUDIT_SIGNING_KEY.local_name)
+    kms = session.client("kms", endpoint_url=endpoint_url)
+    if any(entry["AliasName"] == alias for entry in kms.list_aliases()["Aliases"]):
+        return
+    properties = template["Resources"][AUDIT_SIGNING_KEY.logical_id]["Properties"]
+    key = kms.create_key(
+        Description="Signs TextVote audit packs (local)",
+        KeySpec=properties["KeySpec"],
+        KeyUsage=properties["KeyUsage"],
+    )
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyMetadata"]["KeyId"])
 
 
 def _identity_pool(session: boto3.Session, endpoint_url: str, name: str) -> str:

@@ -47,6 +47,12 @@ DASHBOARD_IDENTITY_POOL = Resource(
     "textvote-dashboard",
     "DASHBOARD_IDENTITY_POOL_ID",
 )
+# The asymmetric KMS key that signs audit packs (polls/services/audit_pack.py). Not in
+# RESOURCES: a key has no name. On AWS the portal takes its id from the stack's output; the
+# emulator's key is found by this alias, which deploy/local creates with it.
+AUDIT_SIGNING_KEY = Resource(
+    "AuditSigningKey", "AUDIT_SIGNING_KEY_ID", "alias/textvote-audit-signing"
+)
 RESOURCES = (
     CONFIG_TABLE,
     VOTES_TABLE,
@@ -92,4 +98,5 @@ SETTINGS_FROM_OUTPUTS: dict[str, str] = {
     DASHBOARD_IDENTITY_POOL.variable: "DashboardIdentityPoolId",
     "DASHBOARD_BASE_URL": "DashboardBaseUrl",
     "PUBLIC_WEBHOOK_URL": "SmsWebhookUrl",
+    AUDIT_SIGNING_KEY.variable: "AuditSigningKeyId",
 }

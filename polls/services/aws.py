@@ -55,6 +55,12 @@ def dynamodb() -> DynamoDBClient:
     return client
 
 
+def kms() -> Any:
+    """The client that signs audit packs (polls/services/audit_pack.py). Typed Any: no stubs
+    for KMS among the development requirements."""
+    return _client("kms", *_settings())
+
+
 def operator_client(service: str) -> Any:
     """A client for what an operator's command does beyond the portal's role (`manage.py
     capacity --check` reads Service Quotas, `--apply` calls UpdateTable): the same settings,

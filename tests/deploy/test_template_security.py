@@ -302,6 +302,23 @@ def test_alarms_are_encrypted_under_a_rotated_key_cloudwatch_may_use(template):
     assert services == [{"Service": "cloudwatch.amazonaws.com"}]
 
 
+def test_only_the_portal_may_sign_with_the_asymmetric_audit_key(template):
+    key = template["Resources"]["AuditSigningKey"]["Properties"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    # The key policy delegates to IAM; no identity policy but the portal's names a KMS action.
+    assert [s["Principal"] for s in statements(key["KeyPolicy"])] == [
+        {"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")}
+    ]
+    kms = {
+        logical_id: [(listed(s["Action"]), s["Resource"]) for s in found if "kms:" in str(s)]
+        for logical_id, found in identity_policies(template).items()
+    }
+    assert {logical_id: grants for logical_id, grants in kms.items() if grants} == {
+        "PortalPolicy": [(["kms:Sign", "kms:GetPublicKey"], attribute("AuditSigningKey"))]
+    }
+    assert template["Outputs"]["AuditSigningKeyId"]["Value"] == {"Ref": "AuditSigningKey"}
+
+
 def test_each_function_has_reserved_concurrency_from_a_parameter(template):
     functions = resources(template, "AWS::Lambda::Function")
     assert {

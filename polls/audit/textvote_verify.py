@@ -1,0 +1,419 @@
+"""Verify a TextVote audit pack: every file's hash, the signature, and every total.
+
+    cd PACK && python -m textvote_verify .        (or: python -m textvote_verify PACK)
+    python -m textvote_verify PACK --public-key textvote-audit.pem
+
+Needs Python 3.9 or later and the `cryptography` package, nothing else: `manage.py audit_pack`
+copies this module into every pack it writes, and `manage.py verify_audit` runs the same code.
+
+It checks, in this order:
+1. manifest.json is signed: manifest.sig is a valid signature (ECDSA P-256 with SHA-256) over
+   manifest.json's exact bytes by the key in public_key.pem; with --public-key, that key is
+   the one given (get it from the poll's organiser or AWS KMS, not from the pack itself).
+2. Every file manifest.json lists has its SHA-256, and the folder holds no other file.
+3. The totals are the votes: counting every row of votes.csv (one vote each) that
+   invalidations.csv does not void, by category, by region, by minute received (UTC) and in
+   all, plus the votes data retention removed (totals.csv says how many), gives exactly the
+   totals of totals.csv.
+
+Exit status: 0 when everything matches, with a one-screen report; 1 naming each file and
+total that does not match; 2 when the folder is not an audit pack at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when used, so a missing package is reported, not a traceback
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+
+# The pack's files, and the columns of its tables (the packer, polls/services/audit_pack.py,
+# writes what these name).
+PACK_FORMAT = "textvote-audit-pack/1"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+PUBLIC_KEY = "public_key.pem"
+VERIFIER = "textvote_verify.py"
+CONFIG = "config.json"
+VOTES = "votes.csv"
+INVALIDATIONS = "invalidations.csv"
+TOTALS = "totals.csv"
+WATERMARKS = "watermarks.csv"
+VOTES_HEADER = ("voter_key", "category", "region", "received_at", "message_sid_sha256")
+# One row per void or unvoid, oldest first: a vote counts unless its voter key's last row is
+# a void.
+INVALIDATIONS_HEADER = ("at", "action", "voter_key", "reason")
+VOID = "void"
+UNVOID = "unvoid"
+# One row per counter: the table (below), its key (a category code, a region such as "US-CA"
+# or "" when unknown, a minute "YYYY-MM-DDTHH:MM" UTC, "" for the total), the votes it counts,
+# and how many of those data retention removed from the votes table (so are not in votes.csv).
+TOTALS_HEADER = ("table", "key", "votes", "removed_by_retention")
+TOTAL_TABLE = "total"
+CATEGORY_TABLE = "category"
+REGION_TABLE = "region"
+MINUTE_TABLE = "minute"
+TABLES = (TOTAL_TABLE, CATEGORY_TABLE, REGION_TABLE, MINUTE_TABLE)
+# The tally's exactly-once state of each vote shard: the last stream sequence number applied.
+WATERMARKS_HEADER = ("vote_shard", "watermark", "updated_at")
+# What the pack's key signs with (AWS KMS's name for it).
+SIGNING_ALGORITHM = "ECDSA_SHA_256"
+# "2026-11-26T20:25:01.123Z" -> "2026-11-26T20:25": the minute a vote counts in.
+MINUTE_CHARS = 16
+# What manifest.json must list: without one of these there is nothing to check a total against.
+LISTED_FILES = frozenset({CONFIG, VOTES, INVALIDATIONS, TOTALS, WATERMARKS, PUBLIC_KEY})
+# What running `python -m textvote_verify` inside the pack leaves there.
+IGNORED = frozenset({"__pycache__"})
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# The report fits a screen: at most this many categories, and this many problems of a kind.
+REPORT_ROWS = 15
+CHUNK_BYTES = 1 << 20
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_NOT_A_PACK = 2
+
+
+class NotAPack(Exception):
+    """The folder is not an audit pack (no folder, or no readable manifest.json)."""
+
+
+@dataclass
+class Verification:
+    problems: list[str] = field(default_factory=list)
+    report: list[str] = field(default_factory=list)
+    # Category code -> the votes counted from votes.csv less the voided ones ("" for the
+    # total); empty when the files they come from do not match.
+    counted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def key_fingerprint(public_key_pem: bytes) -> str:
+    """SHA-256 of the key's DER SubjectPublicKeyInfo (what `aws kms get-public-key` gives,
+    base64-decoded): compare it with the fingerprint the organiser publishes."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    der = _public_key(public_key_pem).public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def verify_signature(public_key_pem: bytes, message: bytes, signature: bytes) -> bool:
+    """Whether `signature` (DER, as AWS KMS gives it) is the key's ECDSA_SHA_256 signature."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        _public_key(public_key_pem).verify(signature, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _public_key(public_key_pem: bytes) -> EllipticCurvePublicKey:
+    """The PEM's key; ValueError unless it is an elliptic-curve public key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    key = load_pem_public_key(public_key_pem)
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("not an elliptic-curve public key")
+    return key
+
+
+def verify(directory: Path, expected_public_key: bytes | None = None) -> Verification:
+    """Everything the module docstring lists; NotAPack if `directory` is not a pack."""
+    if not directory.is_dir():
+        raise NotAPack(f"{directory} is not a folder")
+    try:
+        manifest_bytes = (directory / MANIFEST).read_bytes()
+    except OSError as error:
+        raise NotAPack(f"{directory} has no readable {MANIFEST} ({error.strerror})") from None
+    result = Verification()
+    manifest = _manifest(manifest_bytes, result)
+    _check_signature(directory, manifest_bytes, expected_public_key, result)
+    if manifest is None:
+        return result
+    intact = _check_files(directory, manifest, result)
+    result.report[:0] = [
+        f"TextVote audit pack of poll {manifest.get('poll', '?')!r}, packed "
+        f"{manifest.get('created_at', '?')} by software version "
+        f"{manifest.get('software_version', '?')}",
+    ]
+    if {VOTES, INVALIDATIONS, TOTALS} <= intact:
+        _check_totals(directory, result)
+    else:
+        result.report.append("Totals: not re-derived, as their files do not match (below)")
+    if {CONFIG, WATERMARKS} <= intact:
+        _describe_state(directory, result)
+    return result
+
+
+def _manifest(manifest_bytes: bytes, result: Verification) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads(manifest_bytes.decode("utf-8"))
+        files = manifest["files"]
+        if manifest.get("format") != PACK_FORMAT or not isinstance(files, dict):
+            raise ValueError(f"not a {PACK_FORMAT} manifest")
+        for name, entry in files.items():
+            plain = "/" not in name and "\\" not in name and name not in ("", ".", "..")
+            if not plain or not isinstance(entry, dict) or "sha256" not in entry:
+                raise ValueError(f"malformed entry {name!r}")
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        result.problems.append(f"{MANIFEST}: cannot be read ({error})")
+        return None
+    return manifest  # type: ignore[no-any-return]
+
+
+def _check_signature(
+    directory: Path, manifest_bytes: bytes, expected_public_key: bytes | None, result: Verification
+) -> None:
+    try:
+        public_key = (directory / PUBLIC_KEY).read_bytes()
+        fingerprint = key_fingerprint(public_key)
+    except (OSError, ValueError, TypeError) as error:
+        result.problems.append(f"{PUBLIC_KEY}: not a readable public key ({error})")
+        return
+    try:
+        signature = (directory / SIGNATURE).read_bytes()
+        valid = verify_signature(public_key, manifest_bytes, signature)
+    except (OSError, ValueError, TypeError) as error:
+        result.problems.append(f"{SIGNATURE}: not a readable signature ({error})")
+        return
+    if not valid:
+        result.problems.append(
+            f"{SIGNATURE}: the signature over {MANIFEST} does not verify with {PUBLIC_KEY} "
+            f"({MANIFEST}, {SIGNATURE} or {PUBLIC_KEY} was changed)"
+        )
+        return
+    if expected_public_key is not None:
+        try:
+            expected = key_fingerprint(expected_public_key)
+        except (ValueError, TypeError) as error:
+            result.problems.append(f"--public-key: not a readable public key ({error})")
+            return
+        if expected != fingerprint:
+            result.problems.append(
+                f"{PUBLIC_KEY}: signed by key {fingerprint[:16]}…, not the key given with "
+                f"--public-key ({expected[:16]}…)"
+            )
+            return
+        result.report.append(f"Signature: valid, by the key given (SHA-256 {fingerprint})")
+    else:
+        result.report.append(
+            f"Signature: valid, by the pack's key (SHA-256 {fingerprint});\n"
+            "  compare it with the organiser's published key, or pass --public-key"
+        )
+
+
+def _check_files(directory: Path, manifest: dict[str, Any], result: Verification) -> set[str]:
+    """The names of the listed files whose hashes match."""
+    listed: dict[str, dict[str, Any]] = manifest["files"]
+    intact = set()
+    for name, entry in sorted(listed.items()):
+        path = directory / name
+        if not path.is_file():
+            result.problems.append(f"{name}: missing")
+        elif file_sha256(path) != entry["sha256"]:
+            result.problems.append(f"{name}: its SHA-256 is not the one {MANIFEST} lists")
+        else:
+            intact.add(name)
+    for name in sorted(LISTED_FILES - set(listed)):
+        result.problems.append(f"{name}: not listed in {MANIFEST}")
+    expected = set(listed) | {MANIFEST, SIGNATURE} | IGNORED
+    for path in sorted(directory.iterdir()):
+        if path.name not in expected:
+            result.problems.append(f"{path.name}: not in {MANIFEST}, so not covered by it")
+    result.report.append(f"Files: {len(intact)} of {len(listed)} match their SHA-256")
+    return intact
+
+
+def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each row after the header; ValueError on another header."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        reader = csv.reader(stream)
+        if tuple(next(reader, ())) != header:
+            raise ValueError(f"its header is not {','.join(header)}")
+        for row in reader:
+            if len(row) != len(header):
+                raise ValueError(f"line {reader.line_num} has {len(row)} cells, not {len(header)}")
+            yield reader.line_num, row
+
+
+def _voided(directory: Path) -> tuple[set[str], int]:
+    """The voter keys voided at the end of the log, and how many rows it has."""
+    voided: set[str] = set()
+    rows = 0
+    for line, (_at, action, voter_key, _reason) in _rows(
+        directory / INVALIDATIONS, INVALIDATIONS_HEADER
+    ):
+        rows += 1
+        if action == VOID:
+            voided.add(voter_key)
+        elif action == UNVOID:
+            voided.discard(voter_key)
+        else:
+            raise ValueError(f"line {line}: action {action!r} is neither {VOID} nor {UNVOID}")
+    return voided, rows
+
+
+def _derived_totals(directory: Path, voided: set[str]) -> tuple[Counter[tuple[str, str]], int]:
+    """(table, key) -> the votes counted from votes.csv, and how many rows were voided."""
+    derived: Counter[tuple[str, str]] = Counter()
+    skipped = 0
+    for line, (voter_key, category, region, received_at, sid_hash) in _rows(
+        directory / VOTES, VOTES_HEADER
+    ):
+        if not voter_key or not category:
+            raise ValueError(f"line {line}: a vote needs a voter key and a category")
+        if not SHA256_HEX.fullmatch(sid_hash):
+            raise ValueError(f"line {line}: {sid_hash!r} is not a SHA-256")
+        if voter_key in voided:
+            skipped += 1
+            continue
+        derived[(TOTAL_TABLE, "")] += 1
+        derived[(CATEGORY_TABLE, category)] += 1
+        derived[(REGION_TABLE, region)] += 1
+        if received_at:
+            derived[(MINUTE_TABLE, received_at[:MINUTE_CHARS])] += 1
+    return derived, skipped
+
+
+def _stored_totals(directory: Path) -> dict[tuple[str, str], tuple[int, int]]:
+    stored: dict[tuple[str, str], tuple[int, int]] = {}
+    for line, (table, key, votes, removed) in _rows(directory / TOTALS, TOTALS_HEADER):
+        if table not in TABLES or not votes.isdigit() or not removed.isdigit():
+            raise ValueError(f"line {line}: not a counter ({table},{key},{votes},{removed})")
+        stored[(table, key)] = (int(votes), int(removed))
+    return stored
+
+
+def _check_totals(directory: Path, result: Verification) -> None:
+    current = INVALIDATIONS
+    try:
+        voided, invalidations = _voided(directory)
+        current = VOTES
+        derived, skipped = _derived_totals(directory, voided)
+        current = TOTALS
+        stored = _stored_totals(directory)
+    except (ValueError, UnicodeDecodeError) as error:
+        result.problems.append(f"{current}: cannot be read ({error})")
+        return
+    result.counted = {key: n for (table, key), n in derived.items() if table == CATEGORY_TABLE}
+    result.counted[""] = derived[(TOTAL_TABLE, "")]
+    mismatches = []
+    for counter in sorted(set(derived) | set(stored)):
+        votes, removed = stored.get(counter, (0, 0))
+        if derived[counter] + removed != votes:
+            table, key = counter
+            mismatches.append(
+                f"{TOTALS}: {table} {_shown(table, key)} is {votes}, the votes give "
+                f"{derived[counter]} (+{removed} removed by retention)"
+            )
+    result.problems += _capped(mismatches)
+    total, removed_total = stored.get((TOTAL_TABLE, ""), (0, 0))
+    counted = derived[(TOTAL_TABLE, "")]
+    result.report.append(
+        f"Votes: {counted + skipped:,} rows, {skipped:,} voided by {invalidations:,} "
+        f"invalidation rows, {removed_total:,} removed by retention; total {total:,}"
+    )
+    categories = sorted(
+        ((key, votes) for (table, key), (votes, _removed) in stored.items() if table == "category"),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    for code, votes in categories[:REPORT_ROWS]:
+        result.report.append(f"  {code:<12} {votes:>12,}")
+    if len(categories) > REPORT_ROWS:
+        result.report.append(f"  … and {len(categories) - REPORT_ROWS} more categories")
+    tables = Counter(table for table, _key in stored)
+    outcome = "equal" if not mismatches else f"{len(mismatches)} differ"
+    result.report.append(
+        f"Re-derived from the votes: {tables[CATEGORY_TABLE]} categories, "
+        f"{tables[REGION_TABLE]} regions, {tables[MINUTE_TABLE]} minutes and the total: "
+        f"{outcome}"
+    )
+
+
+def _shown(table: str, key: str) -> str:
+    if table == TOTAL_TABLE:
+        return "(all votes)"
+    return repr(key) if key else "(unknown)"
+
+
+def _capped(problems: list[str]) -> list[str]:
+    if len(problems) <= REPORT_ROWS:
+        return problems
+    return [*problems[:REPORT_ROWS], f"… and {len(problems) - REPORT_ROWS} more like these"]
+
+
+def _describe_state(directory: Path, result: Verification) -> None:
+    try:
+        config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
+        shards = sum(1 for _ in _rows(directory / WATERMARKS, WATERMARKS_HEADER))
+        question = config["document"]["question"]
+        version = config["version"]
+    except (ValueError, KeyError, TypeError) as error:
+        result.problems.append(f"{CONFIG} or {WATERMARKS}: cannot be read ({error})")
+        return
+    result.report.append(
+        f"Question: {question!r} (configuration version {version}); "
+        f"tally watermarks of {shards} vote shards"
+    )
+
+
+def render(result: Verification) -> str:
+    lines = list(result.report)
+    if result.ok:
+        lines.append("OK: the pack is intact, signed, and its totals are its votes.")
+    else:
+        count = len(result.problems)
+        lines.append(f"FAILED: {count} problem{'' if count == 1 else 's'}:")
+        lines += [f"  {problem}" for problem in result.problems]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m textvote_verify", description="Verify a TextVote audit pack."
+    )
+    parser.add_argument("pack", type=Path, help="the pack's folder (unzipped)")
+    parser.add_argument(
+        "--public-key", type=Path, help="PEM public key the pack must be signed with"
+    )
+    arguments = parser.parse_args(argv)
+    try:
+        expected = arguments.public_key.read_bytes() if arguments.public_key else None
+        result = verify(arguments.pack, expected)
+    except (NotAPack, OSError) as error:
+        print(f"not an audit pack: {error}", file=sys.stderr)
+        return EXIT_NOT_A_PACK
+    except ImportError:
+        print("it needs the cryptography package: pip install cryptography", file=sys.stderr)
+        return EXIT_NOT_A_PACK
+    print(render(result))
+    return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+if __name__ == "__main__":
+    sys.exit(main())

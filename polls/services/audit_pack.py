@@ -1,0 +1,360 @@
+"""A poll's audit pack: every counted vote, its configuration, totals and tally state, hashed
+and signed, for an outside party to verify with polls/audit/textvote_verify.py alone.
+
+The pack is a folder (`manage.py audit_pack SLUG -o DIR`) or a zip of it (the portal's
+download). Its files and columns are named by the verifier's module, which the pack carries:
+
+- votes.csv: one row per counted vote, read from the votes table one Query page at a time
+  over the poll's vote partitions (Poll.vote_key_count; no Scan) and written as it is read, so
+  memory stays flat whatever the number of votes: voter key (the ingest's pseudonym), category,
+  region, received time, and the SHA-256 of its MessageSid. Never a phone number.
+- invalidations.csv: the log of voided and unvoided votes. Nothing voids votes yet, so it
+  holds its header only.
+- config.json: the configuration document as the ingest reads it from the config table, with
+  its version and when the portal pushed it. The portal keeps the current version only, so
+  that is the one packed.
+- totals.csv: the poll's totals (categories, regions, minutes, all), as the results show them
+  (tables.read_poll_sums), with the votes data retention removed from each.
+- watermarks.csv: each vote shard's tally watermark (its exactly-once state).
+- textvote_verify.py, public_key.pem (the signing key's public half, from KMS), manifest.json
+  (each file's SHA-256 and size, the software version, the time) and manifest.sig: the KMS
+  key's signature over manifest.json (settings.AUDIT_SIGNING_KEY_ID: the stack's key on AWS,
+  the emulator's locally, both reached through boto3).
+
+It is refused while the poll takes votes: votes arriving while it is written would make its
+totals disagree with its rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+)
+from django.conf import settings
+from django.utils import timezone
+
+from lambdas.shared import attributes, keys
+from lambdas.shared.aggregate_sums import UnreadItems, batch_get
+from lambdas.shared.config_doc import VotingState
+from lambdas.shared.counting import UncountableVote, aggregate_counters, vote_counters
+from lambdas.shared.counting import removed_from_aggregate as removed_counters
+from lambdas.shared.timestamps import stored_time
+from polls.audit import textvote_verify as pack
+from polls.services import aws, tables
+
+if TYPE_CHECKING:
+    from polls.models import Poll
+
+# KMS signs a RAW message of at most 4,096 bytes (the manifest is about 2 KB).
+MAX_SIGNED_BYTES = 4096
+NOT_A_GIT_CHECKOUT = "unknown (not a git checkout)"
+CONFIG_VERSIONS_KEPT = (
+    "the current version only: the portal keeps no earlier versions of a configuration"
+)
+_VOTE_ATTRIBUTES = (
+    keys.SORT_KEY,
+    attributes.VOTE_CATEGORY,
+    attributes.VOTE_RECEIVED_AT,
+    attributes.VOTE_COUNTRY,
+    attributes.VOTE_STATE,
+    attributes.VOTE_MESSAGE_SID,
+)
+_TABLE_OF_PREFIX = (
+    (attributes.COUNT_PREFIX, pack.CATEGORY_TABLE),
+    (attributes.REGION_PREFIX, pack.REGION_TABLE),
+    (attributes.MINUTE_PREFIX, pack.MINUTE_TABLE),
+)
+
+
+class AuditPackError(aws.ServiceError):
+    pass
+
+
+@dataclass(frozen=True)
+class PackedPoll:
+    directory: Path
+    votes: int  # rows of votes.csv
+    total: int  # the poll's total, as totals.csv has it
+    software_version: str
+    key_fingerprint: str  # SHA-256 of the signing key's public key (DER)
+
+
+def folder_name(poll: Poll) -> str:
+    """What the zip's folder is called: audit-<slug>."""
+    return f"audit-{poll.slug}"
+
+
+def write_audit_pack(poll: Poll, directory: Path) -> PackedPoll:
+    """Write the pack into `directory` (new, or an empty folder). It is written beside it and
+    renamed into place, so a failure leaves no folder that looks like a pack."""
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise AuditPackError(f"{directory} exists and is not an empty folder: choose a new one")
+    _refuse_while_taking_votes(poll)
+    partial = directory.with_name(f".{directory.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir(parents=True)
+        packed = _write(poll, partial)
+        if directory.exists():
+            directory.rmdir()
+        partial.rename(directory)
+    except OSError as error:
+        raise AuditPackError(f"cannot write the pack to {directory}: {error}") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return PackedPoll(directory, packed.votes, packed.total, packed.version, packed.fingerprint)
+
+
+def audit_pack_zip(poll: Poll) -> IO[bytes]:
+    """The pack as a zip (one folder, folder_name) in an anonymous temporary file at its
+    start: a download streams it from disk, and closing it deletes it."""
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / folder_name(poll)
+        write_audit_pack(poll, folder)
+        archive = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it)
+        try:
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+                for path in sorted(folder.iterdir()):
+                    zipped.write(path, f"{folder.name}/{path.name}")
+        except BaseException:
+            archive.close()
+            raise
+    archive.seek(0)
+    return archive
+
+
+def software_version() -> str:
+    """The git commit the portal runs from, or NOT_A_GIT_CHECKOUT."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return NOT_A_GIT_CHECKOUT
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else NOT_A_GIT_CHECKOUT
+
+
+@dataclass(frozen=True)
+class _Written:
+    votes: int
+    total: int
+    version: str
+    fingerprint: str
+
+
+def _refuse_while_taking_votes(poll: Poll) -> None:
+    if poll.pushed_at is None:
+        raise AuditPackError(f"poll {poll.slug!r} was never pushed: it has no votes to audit")
+    if poll.to_config().voting_state(timezone.now()) == VotingState.ACCEPTING:
+        raise AuditPackError(
+            f"poll {poll.slug!r} is still taking votes, and votes arriving while the pack is "
+            "written would make its totals disagree with its votes: close it first"
+        )
+
+
+def _write(poll: Poll, folder: Path) -> _Written:
+    _write_json(folder / pack.CONFIG, _pushed_config(poll))
+    votes = _write_csv(folder / pack.VOTES, pack.VOTES_HEADER, _vote_rows(poll))
+    # Nothing voids votes yet (issue 17, section 3): the log is its header.
+    _write_csv(folder / pack.INVALIDATIONS, pack.INVALIDATIONS_HEADER, iter(()))
+    totals = list(_totals_rows(poll))
+    _write_csv(folder / pack.TOTALS, pack.TOTALS_HEADER, iter(totals))
+    _write_csv(folder / pack.WATERMARKS, pack.WATERMARKS_HEADER, _watermark_rows(poll))
+    shutil.copyfile(Path(pack.__file__), folder / pack.VERIFIER)
+    key_id, public_key = _public_key()
+    (folder / pack.PUBLIC_KEY).write_bytes(public_key)
+    version = software_version()
+    manifest = _manifest(poll, folder, key_id, version)
+    (folder / pack.MANIFEST).write_bytes(manifest)
+    (folder / pack.SIGNATURE).write_bytes(_sign(manifest))
+    total = next((int(row[2]) for row in totals if row[0] == pack.TOTAL_TABLE), 0)
+    return _Written(votes, total, version, pack.key_fingerprint(public_key))
+
+
+def _write_csv(path: Path, header: tuple[str, ...], rows: Iterator[tuple[object, ...]]) -> int:
+    """Write the rows as they come; how many there were."""
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.write_bytes(_json_bytes(document))
+
+
+def _json_bytes(document: Any) -> bytes:
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _pushed_config(poll: Poll) -> dict[str, Any]:
+    """The configuration the ingest reads (the config table's item), with when it was pushed."""
+    table = settings.CONFIG_TABLE
+    try:
+        response = aws.dynamodb().get_item(
+            TableName=table, Key=keys.config_key(poll.pushed_number, poll.slug), ConsistentRead=True
+        )
+    except aws.AWS_ERRORS as error:
+        raise AuditPackError(aws.describe(error, "config", table)) from None
+    item = response.get("Item")
+    if not item:
+        raise AuditPackError(
+            f"poll {poll.slug!r} is not in the config table: push it again, then pack it"
+        )
+    document = item[attributes.CONFIG_DOCUMENT]["S"]
+    return {
+        "versions_kept": CONFIG_VERSIONS_KEPT,
+        "version": int(item[attributes.CONFIG_VERSION]["N"]),
+        "pushed_at": stored_time(poll.pushed_at) if poll.pushed_at else "",
+        "document_sha256": hashlib.sha256(document.encode()).hexdigest(),
+        "document": json.loads(document),
+    }
+
+
+def _vote_rows(poll: Poll) -> Iterator[tuple[str, ...]]:
+    for page in tables.vote_pages(
+        poll.slug, poll.vote_key_count(), _VOTE_ATTRIBUTES, AuditPackError
+    ):
+        for item in page:
+            try:
+                vote_counters(item)
+            except UncountableVote:
+                continue  # the tally does not count it either (lambdas.shared.counting)
+            region = attributes.region_attribute(
+                _string(item, attributes.VOTE_COUNTRY), _string(item, attributes.VOTE_STATE)
+            )
+            sid = _string(item, attributes.VOTE_MESSAGE_SID)
+            yield (
+                _string(item, keys.SORT_KEY),
+                _string(item, attributes.VOTE_CATEGORY),
+                region.removeprefix(attributes.REGION_PREFIX),
+                _string(item, attributes.VOTE_RECEIVED_AT),
+                hashlib.sha256(sid.encode()).hexdigest(),
+            )
+
+
+def _totals_rows(poll: Poll) -> Iterator[tuple[str, str, int, int]]:
+    item = tables.read_poll_sums(poll.slug, poll.vote_key_count(), AuditPackError).item()
+    removed = removed_counters(item)
+    for name, votes in sorted(aggregate_counters(item).items()):
+        table, key = _table_and_key(name)
+        yield (table, key, votes, removed.get(name, 0))
+
+
+def _table_and_key(counter: str) -> tuple[str, str]:
+    if counter == attributes.AGGREGATE_TOTAL:
+        return pack.TOTAL_TABLE, ""
+    for prefix, table in _TABLE_OF_PREFIX:
+        if counter.startswith(prefix):
+            return table, counter.removeprefix(prefix)
+    raise AuditPackError(f"the totals hold a counter of no known kind: {counter!r}")
+
+
+def _watermark_rows(poll: Poll) -> Iterator[tuple[str, str, str]]:
+    shards = keys.shard_labels(poll.vote_key_count())
+    table = settings.AGGREGATES_TABLE
+    slice_keys = [keys.tally_key(poll.slug, shard) for shard in shards]
+    try:
+        slices = batch_get(aws.dynamodb(), table, slice_keys, consistent=True)
+    except aws.AWS_ERRORS as error:
+        raise AuditPackError(aws.describe(error, "aggregates", table)) from None
+    except UnreadItems as error:
+        raise AuditPackError(str(error)) from None
+    by_key = {item[keys.PARTITION_KEY]["S"]: item for item in slices}
+    for shard, key in zip(shards, slice_keys, strict=True):
+        item = by_key.get(key[keys.PARTITION_KEY]["S"], {})
+        yield (
+            shard,
+            _string(item, attributes.SLICE_WATERMARK),
+            _string(item, attributes.AGGREGATE_UPDATED_AT),
+        )
+
+
+def _manifest(poll: Poll, folder: Path, key_id: str, version: str) -> bytes:
+    files = {
+        path.name: {"sha256": pack.file_sha256(path), "bytes": path.stat().st_size}
+        for path in sorted(folder.iterdir())
+    }
+    manifest = _json_bytes(
+        {
+            "format": pack.PACK_FORMAT,
+            "poll": poll.slug,
+            "created_at": stored_time(timezone.now()),
+            "software_version": version,
+            "signing": {"key": key_id, "algorithm": pack.SIGNING_ALGORITHM},
+            "files": files,
+        }
+    )
+    if len(manifest) > MAX_SIGNED_BYTES:
+        raise AuditPackError(f"the manifest is {len(manifest)} bytes, more than KMS signs")
+    return manifest
+
+
+def _public_key() -> tuple[str, bytes]:
+    """The signing key's ARN and its public key as PEM."""
+    key_id = settings.AUDIT_SIGNING_KEY_ID
+    try:
+        response = aws.kms().get_public_key(KeyId=key_id)
+    except aws.AWS_ERRORS as error:
+        raise AuditPackError(_describe_key_error(error, key_id)) from None
+    public_key = load_der_public_key(response["PublicKey"])
+    return str(response["KeyId"]), public_key.public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _sign(manifest: bytes) -> bytes:
+    key_id = settings.AUDIT_SIGNING_KEY_ID
+    try:
+        response = aws.kms().sign(
+            KeyId=key_id,
+            Message=manifest,
+            MessageType="RAW",
+            SigningAlgorithm=pack.SIGNING_ALGORITHM,
+        )
+    except aws.AWS_ERRORS as error:
+        raise AuditPackError(_describe_key_error(error, key_id)) from None
+    signature: bytes = response["Signature"]
+    return signature
+
+
+def _describe_key_error(error: Exception, key_id: str) -> str:
+    code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+    if code == "NotFoundException":
+        return f"the audit signing key {key_id!r} does not exist (setting AUDIT_SIGNING_KEY_ID)"
+    if code == "AccessDeniedException":
+        return f"the portal is not allowed to sign with the audit signing key {key_id!r}"
+    if isinstance(error, ClientError):
+        message = error.response.get("Error", {}).get("Message", "")
+        return f"AWS refused to use the audit signing key {key_id!r}: {code} {message}".strip()
+    return aws.describe(error, "audit signing key", key_id)
+
+
+def _string(item: dict[str, Any], name: str) -> str:
+    value = item.get(name)
+    return value.get("S", "") if isinstance(value, dict) else ""
