@@ -40,7 +40,7 @@ CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 DASHBOARD := polls/dashboard
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test load-test lint lock format clean dashboard dashboard-check bench
+.PHONY: run test load-test lint lock format clean dashboard dashboard-check bench screenshots
 
 $(INSTALLED): requirements-dev.lock
 	@if [ ! -x $(PY) ]; then \
@@ -129,6 +129,12 @@ $(DASHBOARD)/node_modules/.package-lock.json: $(DASHBOARD)/package.json $(DASHBO
 ## Rebuild the dashboard bundle (committed, so Python-only users need no Node).
 dashboard: $(DASHBOARD)/node_modules/.package-lock.json
 	cd $(DASHBOARD) && node build.mjs
+
+## Rewrite the README's pictures of the results page (docs/presenter.png, docs/phone.png): the
+## demo poll in Chromium, as the browser test renders it; never done by `make test`.
+screenshots: $(INSTALLED) $(CHROMIUM)
+	TEXTVOTE_SCREENSHOTS_DIR=docs $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/e2e/test_dashboard_layout.py -k readmes_pictures
 
 ## Fail if the committed bundle is not what its sources build to.
 dashboard-check: $(DASHBOARD)/node_modules/.package-lock.json

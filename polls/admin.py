@@ -73,6 +73,9 @@ class CategoryInline(admin.TabularInline):
     formset = CategoryFormSet
     fields = ("label", "code", "aliases", "colour", "order")
 
+    class Media:
+        js = ["polls/category_colours.js"]
+
     def get_extra(self, request: HttpRequest, obj: Poll | None = None, **kwargs: Any) -> int:
         return 0 if obj else 3
 
@@ -349,6 +352,7 @@ class PollAdmin(admin.ModelAdmin):
             context["poll_links"] = [
                 (reverse("polls:results-csv", args=[obj.pk]), "Results CSV", False),
                 (reverse("polls:votes-csv", args=[obj.pk]), "Votes CSV", False),
+                (reverse("polls:audit-pack-zip", args=[obj.pk]), "Audit pack (zip)", False),
             ]
             if obj.dashboard_published_at is not None:
                 context["poll_links"].append((public_url(obj), "Dashboard ↗", True))

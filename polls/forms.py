@@ -10,6 +10,7 @@ from django.forms import BaseInlineFormSet, ModelForm, TextInput, ValidationErro
 from django.utils import timezone
 
 from lambdas.shared.config_doc import PollStatus, VotingState
+from polls.colours import PALETTE, next_colour
 from polls.models import Category
 from polls.services.config_push import PushError, vote_keys_refusal
 from polls.services.lifecycle import MIN_CATEGORIES_TO_OPEN
@@ -56,9 +57,57 @@ class CategoryForm(ModelForm):
         fields = ("label", "code", "aliases", "colour", "order")
         # The browser's colour picker always sends #rrggbb, the format the validator wants.
         widgets = {"colour": TextInput(attrs={"type": "color"})}
+        # What the ingest accepts (parsing.parse_message; README "What voters can send").
+        help_texts = {
+            "code": "What voters text, e.g. A: letters or digits. Any case, with punctuation "
+            "or emoji around it (A ❤️, ☑️ A); a keycap emoji counts as its digit (2️⃣ is 2).",
+            "aliases": "Other spellings that count for this category, separated by commas. "
+            "An alias may be emoji only (🍕): a text of emoji counts for it whatever skin tone "
+            "or marks the phone adds (🍕🏽, 🍕 ❤️); next to letters or digits, emoji only "
+            "decorate. Spellings that read the same (A and a., 🍕 and 🍕🏽) are refused.",
+        }
+
+    def __init__(
+        self, *args: Any, upcoming_colours: list[str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if upcoming_colours:
+            self.fields["colour"].widget.attrs["data-upcoming"] = " ".join(upcoming_colours)
+
+    def has_changed(self) -> bool:
+        """A new row with nothing but its suggested colour is a blank row, left out; the
+        colour the admin's script gives an added row (category_colours.js) may not be the
+        one this form suggested."""
+        if self.instance.pk is None:
+            return bool(set(self.changed_data) - {"colour"})
+        return super().has_changed()
 
 
 class CategoryFormSet(BaseInlineFormSet):
+    """A poll's categories. A new row suggests the next unused palette colour
+    (colours.next_colour) after the poll's categories and the new rows above it; the rows
+    "Add another" makes take the colours after those in turn (category_colours.js reads
+    them from the template row's colour field, data-upcoming)."""
+
+    def _suggested_colours(self, count: int) -> list[str]:
+        used = [category.colour for category in self.get_queryset()]
+        suggested: list[str] = []
+        for _ in range(count):
+            suggested.append(next_colour(used + suggested))
+        return suggested
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = super().get_form_kwargs(index)
+        new_rows = self.total_form_count() - self.initial_form_count()
+        if index is None:  # the template row "Add another" copies
+            upcoming = self._suggested_colours(new_rows + len(PALETTE))[new_rows:]
+            kwargs["initial"] = {"colour": upcoming[0]}
+            kwargs["upcoming_colours"] = upcoming
+        elif index >= self.initial_form_count():
+            new_row = index - self.initial_form_count()
+            kwargs["initial"] = {"colour": self._suggested_colours(new_row + 1)[new_row]}
+        return kwargs
+
     def clean(self) -> None:
         super().clean()
         forms = [

@@ -15,6 +15,7 @@ from django.utils import timezone
 from lambdas.shared import keys
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from lambdas.shared.replies import DEFAULT_REPLIES, MAX_REPLY_CHARS, Reply
+from polls.colours import PALETTE
 from polls.validation import (
     Routing,
     keyword_clash,
@@ -336,7 +337,9 @@ class Category(models.Model):
         validators=[validate_aliases],
         help_text="Other spellings that count for this category, separated by commas.",
     )
-    colour = models.CharField(max_length=7, default="#3b82f6", validators=[validate_colour])
+    # A new category of a poll gets the next unused palette colour (CategoryFormSet,
+    # colours.next_colour); this default only serves one created alone.
+    colour = models.CharField(max_length=7, default=PALETTE[0], validators=[validate_colour])
     order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

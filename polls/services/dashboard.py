@@ -18,7 +18,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
+import phonenumbers
+import segno
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.template.loader import render_to_string
@@ -34,6 +37,9 @@ if TYPE_CHECKING:
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 BUNDLE = DASHBOARD_DIR / "dist" / "dashboard.js"
 STYLESHEET = DASHBOARD_DIR / "src" / "style.css"
+# A QR code per category up to this many categories (a screen shows them side by side), else
+# one for the number.
+QR_PER_CATEGORY_MAX = 6
 SHORT_CACHE = "public, max-age=5, must-revalidate"
 LONG_CACHE = "public, max-age=31536000, immutable"
 CONTENT_TYPES = {
@@ -93,6 +99,55 @@ def public_url(poll: Poll) -> str:
     return f"{settings.DASHBOARD_BASE_URL.rstrip('/')}/{page_path(poll)}"
 
 
+def vote_text(keyword: str, code: str) -> str:
+    """What a voter texts for a category: its code, after the poll's keyword if it has one."""
+    return f"{keyword.upper()} {code}" if keyword else code
+
+
+def national_number(number: str) -> str:
+    """An E.164 number as its country's viewers write it: "(500) 555-0006" for +15005550006,
+    the national format elsewhere (phonenumbers, Google's libphonenumber rules); a number
+    that no country could have, as it is."""
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_possible_number(parsed):
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def sms_uri(number: str, body: str = "") -> str:
+    """An sms: URI (RFC 5724) that opens the messaging app with `body` to `number`."""
+    return f"sms:{number}?{urlencode({'body': body}, quote_via=quote)}" if body else f"sms:{number}"
+
+
+@dataclass(frozen=True)
+class QrCode:
+    text: str  # what scanning it fills in: a vote text, or the keyword (or nothing)
+    label: str  # what it votes for, or the number
+    uri: str
+    svg: str  # inline <svg>, dark on light in both themes (scanners want that)
+
+    @classmethod
+    def make(cls, number: str, text: str, label: str) -> QrCode:
+        uri = sms_uri(number, text)
+        svg = segno.make(uri, error="m").svg_inline(
+            scale=1, border=4, omitsize=True, dark="#000", light="#fff", svgclass="qr"
+        )
+        return cls(text, label, uri, svg)
+
+
+def qr_codes(poll: Poll) -> list[QrCode]:
+    """The page's QR codes: one per category, its vote text filled in, up to
+    QR_PER_CATEGORY_MAX categories; else one for the number, with the keyword if any."""
+    categories = list(poll.categories.all())
+    if len(categories) > QR_PER_CATEGORY_MAX:
+        keyword = f"{poll.keyword.upper()} " if poll.keyword else ""
+        return [QrCode.make(poll.number, keyword, national_number(poll.number))]
+    return [QrCode.make(poll.number, vote_text(poll.keyword, c.code), c.label) for c in categories]
+
+
 def dashboard_config(poll: Poll) -> dict[str, Any]:
     """config.json: where the page reads and what it shows. Public: no secret belongs here."""
     config = poll.to_config()
@@ -112,12 +167,20 @@ def dashboard_config(poll: Poll) -> dict[str, Any]:
         ],
         "question": config.question,
         "number": config.number,
+        "numberDisplay": national_number(config.number),
         "keyword": config.keyword,
         "status": config.status.value,
         "opensAt": config.opens_at.isoformat() if config.opens_at else None,
         "closesAt": config.closes_at.isoformat() if config.closes_at else None,
         "categories": [
-            {"code": c.code, "label": c.label, "colour": c.colour} for c in poll.categories.all()
+            {
+                "code": c.code,
+                "label": c.label,
+                "colour": c.colour,
+                "text": vote_text(config.keyword, c.code),
+                "smsUri": sms_uri(config.number, vote_text(config.keyword, c.code)),
+            }
+            for c in poll.categories.all()
         ],
     }
     if settings.AWS_ENDPOINT_URL:
@@ -148,6 +211,7 @@ def publish_dashboard(poll: Poll) -> str:
             "assets_path": "../../assets",
             "script": script.name,
             "stylesheet": stylesheet.name,
+            "qr_codes": qr_codes(poll),
         },
     )
     config = json.dumps(dashboard_config(poll), ensure_ascii=False, indent=1)

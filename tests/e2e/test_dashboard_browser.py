@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route
 
 from deploy.local.backend import LocalBackend
-from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN
+from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
 from lambdas.shared.config_doc import PollStatus
 from loadgen.twilio_webhook import post_signed
 from polls.services.dashboard import publish_dashboard
@@ -24,7 +24,6 @@ from tests.emulator import MOTO_ENDPOINT
 from tests.factories import make_poll, sms
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 DASHBOARD_SRC = Path(__file__).resolve().parents[2] / "polls" / "dashboard" / "src"
 
 
@@ -129,7 +128,7 @@ def test_votes_show_up_on_the_published_dashboard_within_two_seconds(backend, da
         page.goto(dashboard_url)
         page.wait_for_selector("#results-body tr")
         assert page.inner_text("#total") == "0"
-        assert page.inner_text("#instructions") == f"Text A, B, C to {DEMO_NUMBER}"
+        assert page.inner_text("#instructions") == "Text A, B, C to (500) 555-0006"
 
         for n, (code, country) in enumerate([("A", "US"), ("b", "GB"), ("VOTE A", "US")]):
             vote(backend, code, f"+1555010{n:04d}", country)
@@ -138,21 +137,25 @@ def test_votes_show_up_on_the_published_dashboard_within_two_seconds(backend, da
         latency = time.monotonic() - sent
 
         assert cell_texts(page, "#results-body tr") == [
-            ["A Serverless at scale", "", "2", "66.7%"],  # the bar's cell has no text
-            ["B Designing for SMS", "", "1", "33.3%"],
-            ["C Exactly-once counting", "", "0", "0%"],
+            # The bar's cell has no text; the last is the link a phone shows.
+            ["A Serverless at scale Leading", "", "2", "66.7%", "Tap to vote"],
+            ["B Designing for SMS ", "", "1", "33.3%", "Tap to vote"],
+            ["C Exactly-once counting ", "", "0", "0%", "Tap to vote"],
         ]
         # Regions and the timeline are read every 15 s (DETAIL_REFRESH_MS), not every second.
         assert page.is_hidden("#regions")
         page.clock.run_for(16_000)
         page.wait_for_selector("#regions", state="visible", timeout=2000)
-        assert cell_texts(page, "#regions-body tr") == [
-            ["US-CA", "2", "66.7%"],
-            ["GB-CA", "1", "33.3%"],
+        assert cell_texts(page, "#regions-body tr") == [  # by name; the bar has no text
+            ["United States (CA)", "", "2", "66.7%"],
+            ["United Kingdom (CA)", "", "1", "33.3%"],
         ]
+        region_bars = "[...document.querySelectorAll('#regions-body .bar')].map(b => b.style.width)"
+        assert page.evaluate(region_bars) == ["100%", "50%"]  # the largest region fills its cell
         assert page.locator("#timeline-chart li").count() == 30  # the last 30 minutes
+        assert page.locator("#timeline-axis span").count() == 3  # first, middle, last minute
+        assert re.fullmatch(r"Most in a minute: [123]", page.inner_text("#timeline-peak"))
         assert page.is_hidden("#stale")
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
         assert problems == [], problems
         print(f"vote-to-page latency {latency:.2f} s")
 
@@ -176,10 +179,16 @@ def test_a_failed_refresh_shows_stale_and_recovers(backend, dashboard_url):
         page.wait_for_function(total_is(1), timeout=15000)
         assert page.is_hidden("#stale")
 
+        # The same page on a full-HD screen: the button switches to presenter mode and back.
+        page.set_viewport_size({"width": 1920, "height": 1080})
         heading_size = "parseFloat(getComputedStyle(document.querySelector('h1')).fontSize)"
-        phone_size = page.evaluate(heading_size)
+        normal_size = page.evaluate(heading_size)
         page.click("#present")
-        assert page.evaluate(heading_size) > 1.5 * phone_size
+        assert page.evaluate(heading_size) > 1.5 * normal_size
+        assert page.get_attribute("#present", "aria-pressed") == "true"
+        page.click("#present")
+        assert page.evaluate(heading_size) == normal_size
+        assert page.get_attribute("#present", "aria-pressed") == "false"
 
 
 AGE = re.compile(r"^Retrying — showing results from (\d+) s ago$")
@@ -199,7 +208,7 @@ def test_a_throttled_page_keeps_its_last_totals_with_their_age_and_recovers(back
         page.goto(dashboard_url)
         page.wait_for_selector("#stale", state="visible", timeout=10000)
         assert page.inner_text("#stale") == "Retrying — results not loaded yet"
-        assert page.inner_text("#instructions") == f"Text A, B, C to {DEMO_NUMBER}"
+        assert page.inner_text("#instructions") == "Text A, B, C to (500) 555-0006"
         page.wait_for_function(total_is(2), timeout=30000)
         assert page.is_hidden("#stale")
         assert emulator.failed == Counter({"GetId": 2})
@@ -220,18 +229,19 @@ def test_a_throttled_page_keeps_its_last_totals_with_their_age_and_recovers(back
         )
         assert AGE.match(seen[0]) and seen[1] == "2", seen
         assert cell_texts(page, "#results-body tr") == [
-            ["A Serverless at scale", "", "1", "50%"],
-            ["B Designing for SMS", "", "1", "50%"],
-            ["C Exactly-once counting", "", "0", "0%"],
+            ["A Serverless at scale Leading", "", "1", "50%", "Tap to vote"],
+            ["B Designing for SMS Leading", "", "1", "50%", "Tap to vote"],
+            ["C Exactly-once counting ", "", "0", "0%", "Tap to vote"],
         ]
         emulator.stop_failing("GetItem")
         page.wait_for_function(total_is(3), timeout=15000)  # within the backoff's cap (10 s)
         assert page.is_hidden("#stale")
         assert cell_texts(page, "#results-body tr")[2] == [
-            "C Exactly-once counting",
+            "C Exactly-once counting Leading",
             "",
             "1",
             "33.3%",
+            "Tap to vote",
         ]
         assert emulator.failed["GetItem"] >= 1
 
@@ -356,3 +366,9 @@ def test_throttling_server_errors_and_lost_connections_are_transient_rejections_
         "ResourceNotFoundException": False,
         "AccessDeniedException": False,
     }
+
+
+def test_regions_are_shown_by_their_countrys_name():
+    regions = ["US-CA", "GB", "", "XX", "1234"]
+    names = evaluate_page_module("view", f"{json.dumps(regions)}.map(m.regionName)")
+    assert names == ["United States (CA)", "United Kingdom", "Unknown", "XX", "1234"]

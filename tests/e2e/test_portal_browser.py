@@ -12,6 +12,7 @@ import pytest
 from deploy.local.resources import DEMO_NUMBER, DEV_TWILIO_AUTH_TOKEN
 from lambdas.shared.config_doc import PollStatus
 from loadgen.twilio_webhook import post_signed
+from polls.colours import PALETTE
 from polls.models import Poll
 from tests.browser import chromium
 from tests.factories import assign_number, organiser, sms
@@ -121,3 +122,28 @@ def test_an_organiser_runs_a_poll_from_the_browser(backend, live_server, fast_pa
     ]
     text = "\n".join(",".join(row) for row in votes)
     assert not any(sender[-10:] in text for _, sender, _, _ in TEXTS)
+
+
+def test_the_add_poll_page_fits_a_1280_pixel_window_and_new_rows_take_new_colours(
+    live_server, fast_passwords
+):
+    organiser("olivia", PASSWORD)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", "olivia")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.goto(f"{live_server.url}/admin/polls/poll/add/")
+
+        fits = "document.documentElement.scrollWidth <= innerWidth"
+        assert page.evaluate(fits), page.evaluate("document.documentElement.scrollWidth")
+        # The inline's right edge, its last column included, is inside the window.
+        inline = page.locator("#categories-group").bounding_box()
+        assert inline["x"] + inline["width"] <= 1280
+
+        page.click("#categories-group .add-row a")
+        page.click("#categories-group .add-row a")
+        colours = page.locator("#categories-group input[type=color]:not([id*=__prefix__])")
+        assert [colours.nth(i).input_value() for i in range(colours.count())] == list(PALETTE)
+        assert page.evaluate(fits)

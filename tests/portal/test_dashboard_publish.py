@@ -17,7 +17,14 @@ from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN, DEV_VOTER_HASH_KEY
 from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Poll
-from polls.services.dashboard import LONG_CACHE, SHORT_CACHE, public_url, publish_dashboard
+from polls.services.dashboard import (
+    LONG_CACHE,
+    SHORT_CACHE,
+    national_number,
+    public_url,
+    publish_dashboard,
+    qr_codes,
+)
 from polls.services.results import read_totals
 from tests.factories import (
     POLLS_URL,
@@ -241,3 +248,47 @@ def test_publishing_writes_the_copies_a_page_reads_with_totals_counted_before_th
         assert attributes.counts_from_aggregate(viewer["Item"]) == {"A": 3, "B": 1}
         assert attributes.regions_from_aggregate(detail["Item"]) == {"GB": 4}
     assert read_totals(["fruit"]) == {"fruit": 4}
+
+
+def test_the_page_says_how_to_vote_with_the_number_as_its_country_writes_it(
+    dashboard_settings, poll
+):
+    publish_dashboard(poll)
+
+    objects = published_objects()
+    config = json.loads(objects["polls/fruit/config.json"]["Body"])
+    assert (config["number"], config["numberDisplay"]) == ("+15005550006", "(500) 555-0006")
+    assert [(c["text"], c["smsUri"]) for c in config["categories"]] == [
+        ("FRUIT A", "sms:+15005550006?body=FRUIT%20A"),
+        ("FRUIT B", "sms:+15005550006?body=FRUIT%20B"),
+    ]
+    # A QR code per category (tests/e2e/test_dashboard_layout.py decodes them).
+    page = objects["polls/fruit/index.html"]["Body"].decode()
+    assert page.count('class="qr"><path') == 2
+    assert '<kbd class="token">FRUIT A</kbd> Apples' in page
+
+
+def test_a_poll_of_more_than_six_choices_gets_one_qr_code_for_its_number():
+    poll = make_poll(
+        slug="many", categories=[(str(n), f"Choice {n}") for n in range(7)], keyword="PICK"
+    )
+
+    assert [(qr.text, qr.label, qr.uri) for qr in qr_codes(poll)] == [
+        ("PICK ", "(500) 555-0006", "sms:+15005550006?body=PICK%20")
+    ]
+    poll.keyword = ""
+    assert [qr.uri for qr in qr_codes(poll)] == ["sms:+15005550006"]
+
+
+@pytest.mark.parametrize(
+    ("number", "shown"),
+    [
+        ("+15005550006", "(500) 555-0006"),
+        ("+447700900301", "07700 900301"),
+        ("+33612345678", "06 12 34 56 78"),
+        ("+12345", "+12345"),  # no country's: as it is
+        ("+9991234567", "+9991234567"),
+    ],
+)
+def test_numbers_are_shown_as_their_country_writes_them(number, shown):
+    assert national_number(number) == shown

@@ -92,9 +92,13 @@ async function main() {
   refresh();
 }
 
-document.getElementById("present").addEventListener("click", () => {
-  document.body.classList.toggle("present");
-});
-if (new URLSearchParams(location.search).has("present")) document.body.classList.add("present");
+// Presenter mode: the whole screen for a projector or a stadium screen (style.css).
+const presentButton = document.getElementById("present");
+function setPresenting(on) {
+  document.body.classList.toggle("present", on);
+  presentButton.setAttribute("aria-pressed", String(on));
+}
+presentButton.addEventListener("click", () => setPresenting(!document.body.classList.contains("present")));
+setPresenting(new URLSearchParams(location.search).has("present"));
 
 main().catch(() => renderUnavailable());

@@ -19,33 +19,93 @@ function share(votes, total) {
   return total ? Math.round((votes / total) * 1000) / 10 : 0;
 }
 
-function renderResults(config, result) {
+// One row per category, made once: later renders change its numbers, so the bars' widths
+// animate between updates (style.css) instead of being drawn afresh.
+function resultRows(config) {
   const body = $("results-body");
+  if (body.rows.length === config.categories.length) return [...body.rows];
   body.replaceChildren();
+  document.body.style.setProperty("--rows", String(config.categories.length));
   for (const category of config.categories) {
-    const votes = result.counts[category.code] || 0;
-    const percent = share(votes, result.total);
     const row = body.insertRow();
     const label = row.insertCell();
+    label.className = "label";
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     swatch.style.background = category.colour;
     swatch.setAttribute("aria-hidden", "true");
     const code = document.createElement("strong");
+    code.className = "token";
     code.textContent = category.code;
-    label.append(swatch, code, ` ${category.label}`);
+    const text = document.createElement("span");
+    text.className = "label-text";
+    text.textContent = ` ${category.label}`;
+    const leader = document.createElement("span");
+    leader.className = "leader";
+    const line = document.createElement("div");
+    line.className = "label-line";
+    line.append(swatch, code, text, " ", leader);
+    label.append(line);
     const bar = row.insertCell();
     bar.className = "bar-cell";
     const fill = document.createElement("span");
     fill.className = "bar";
-    fill.style.width = `${percent}%`;
     fill.style.background = category.colour;
     fill.setAttribute("aria-hidden", "true");
     bar.append(fill);
-    cell(row, votes.toLocaleString(), "number votes");
-    cell(row, `${percent}%`, "number share");
+    cell(row, "", "number votes");
+    cell(row, "", "number share");
+    const vote = row.insertCell();
+    vote.className = "vote-cell";
+    const link = document.createElement("a");
+    link.href = category.smsUri;
+    link.className = "tap-to-vote";
+    link.textContent = "Tap to vote";
+    link.setAttribute("aria-label", `Tap to vote for ${category.label}: texts ${category.text} to ${config.numberDisplay}`);
+    vote.append(link);
   }
+  return [...body.rows];
+}
+
+function renderResults(config, state, result) {
+  const rows = resultRows(config);
+  const votesOf = (category) => result.counts[category.code] || 0;
+  const most = Math.max(...config.categories.map(votesOf));
+  config.categories.forEach((category, i) => {
+    const row = rows[i];
+    const votes = votesOf(category);
+    const percent = share(votes, result.total);
+    row.querySelector(".bar").style.width = `${percent}%`;
+    row.querySelector(".votes").textContent = votes.toLocaleString();
+    row.querySelector(".share").textContent = `${percent}%`;
+    // The leader in words, not only by the longest bar: "Winner" once voting has closed.
+    const leads = votes > 0 && votes === most;
+    row.classList.toggle("leading", leads);
+    row.querySelector(".leader").textContent = leads ? (state === "closed" ? "Winner" : "Leading") : "";
+  });
   $("total").textContent = result.total.toLocaleString();
+}
+
+// What a screen reader hears of the totals (the aria-live region #announcer): at most once
+// every ANNOUNCE_EVERY_MS, and only when they changed, so updates every second do not drown
+// out everything else.
+const ANNOUNCE_EVERY_MS = 10000;
+let announcedAt = -Infinity;
+
+export function totalsSentence(config, result) {
+  const parts = config.categories.map((c) => {
+    const votes = result.counts[c.code] || 0;
+    return `${c.label}: ${votes.toLocaleString()} (${share(votes, result.total)}%)`;
+  });
+  return `${result.total.toLocaleString()} votes. ${parts.join(", ")}.`;
+}
+
+function announce(config, result, now) {
+  const announcer = $("announcer");
+  const sentence = totalsSentence(config, result);
+  if (sentence === announcer.textContent || now - announcedAt < ANNOUNCE_EVERY_MS) return;
+  announcer.textContent = sentence;
+  announcedAt = now;
 }
 
 // The last TIMELINE_MINUTES minutes up to the latest one with votes, quiet minutes as zero.
@@ -61,6 +121,9 @@ function timelineSlots(minutes) {
   return slots;
 }
 
+const clock = (minute) =>
+  new Date(`${minute}:00Z`).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
 function renderTimeline(result) {
   const slots = timelineSlots(result.minutes);
   const chart = $("timeline-chart");
@@ -69,11 +132,38 @@ function renderTimeline(result) {
   for (const [minute, votes] of slots) {
     const column = document.createElement("li");
     column.style.setProperty("--height", `${(votes / peak) * 100}%`);
-    column.title = `${minute.slice(11)} UTC: ${votes}`;
-    column.setAttribute("aria-label", `${minute.slice(11)} UTC: ${votes} votes`);
+    column.title = `${clock(minute)}: ${votes}`;
+    column.setAttribute("aria-label", `${clock(minute)}: ${votes} votes`);
     chart.append(column);
   }
+  // Time labels under the chart: its first, middle and last minute, in the viewer's time.
+  const axis = $("timeline-axis");
+  axis.replaceChildren();
+  if (slots.length) {
+    for (const i of [0, Math.floor(slots.length / 2), slots.length - 1]) {
+      const label = document.createElement("span");
+      label.textContent = clock(slots[i][0]);
+      axis.append(label);
+    }
+  }
+  $("timeline-peak").textContent = `Most in a minute: ${peak.toLocaleString()}`;
   $("timeline").hidden = slots.length === 0;
+}
+
+const COUNTRY_NAMES = new Intl.DisplayNames(["en"], { type: "region" });
+
+// "US-CA" -> "United States (CA)", "GB" -> "United Kingdom", "" -> "Unknown" (the region the
+// tally counts: lambdas/shared/attributes.py, region_attribute).
+export function regionName(region) {
+  const [country, state] = region.split("-");
+  if (!country) return "Unknown";
+  let name = country;
+  try {
+    name = COUNTRY_NAMES.of(country) || country;
+  } catch {
+    // not a country code: shown as it is
+  }
+  return state ? `${name} (${state})` : name;
 }
 
 function renderRegions(result) {
@@ -82,25 +172,50 @@ function renderRegions(result) {
   body.replaceChildren();
   for (const [region, votes] of regions.slice(0, 10)) {
     const row = body.insertRow();
-    cell(row, region || "Unknown");
+    cell(row, regionName(region));
+    const bar = row.insertCell();
+    bar.className = "bar-cell";
+    const fill = document.createElement("span");
+    fill.className = "bar region-bar";
+    fill.style.width = `${share(votes, regions[0][1])}%`; // the largest region fills the cell
+    fill.setAttribute("aria-hidden", "true");
+    bar.append(fill);
     cell(row, votes.toLocaleString(), "number");
     cell(row, `${share(votes, result.total)}%`, "number");
   }
   $("regions").hidden = regions.length === 0;
 }
 
-// What config.json alone says: how to vote and whether voting is open.
+function token(text) {
+  const element = document.createElement("kbd");
+  element.className = "token";
+  element.textContent = text;
+  return element;
+}
+
+// What config.json alone says: how to vote (the codes as large tokens, the number as its
+// country writes it, formatted at publish time) and whether voting is open.
 export function renderState(config, state) {
-  const keyword = config.keyword ? `${config.keyword.toUpperCase()} ` : "";
-  const codes = config.categories.map((c) => keyword + c.code).join(", ");
-  $("instructions").textContent = state === "open" ? `Text ${codes} to ${config.number}` : "";
+  const instructions = $("instructions");
+  instructions.replaceChildren();
+  if (state === "open") {
+    instructions.append("Text ");
+    config.categories.forEach((c, i) => instructions.append(...(i ? [", "] : []), token(c.text)));
+    const number = document.createElement("strong");
+    number.className = "phone-number";
+    number.textContent = config.numberDisplay;
+    instructions.append(" to ", number);
+  }
+  $("how-to-vote").hidden = state !== "open";
   $("status").textContent = STATE_TEXT[state] || "";
   $("status").dataset.state = state;
+  document.body.dataset.state = state;
 }
 
 export function render(config, state, result) {
   renderState(config, state);
-  renderResults(config, result);
+  renderResults(config, state, result);
+  announce(config, result, Date.now());
   renderTimeline(result);
   renderRegions(result);
   $("updated").textContent = result.updatedAt

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from deploy.local.resources import DEMO_NUMBER
 from lambdas.shared.config_doc import PollStatus
+from polls.colours import next_colour
 from polls.models import Category, PhoneNumber, Poll, RetiredSlug
 from polls.organisers import ensure_organisers_group
 from polls.services.config_push import PushError, push_config
@@ -24,11 +25,11 @@ ORGANISER = ("organiser", "textvote-demo")
 ADMIN = ("admin", "textvote-admin")
 DEMO_SLUG = "demo"
 DEMO_QUESTION = "Which talk should open the conference?"
-# (code, label, aliases, colour)
+# (code, label, aliases); their colours are the palette's first (colours.next_colour)
 DEMO_CATEGORIES = [
-    ("A", "Serverless at scale", "aws", "#3b82f6"),
-    ("B", "Designing for SMS", "sms", "#f59e0b"),
-    ("C", "Exactly-once counting", "count", "#10b981"),
+    ("A", "Serverless at scale", "aws"),
+    ("B", "Designing for SMS", "sms"),
+    ("C", "Exactly-once counting", "count"),
 ]
 
 
@@ -86,10 +87,17 @@ class Command(BaseCommand):
             },
         )
         if created:
-            Category.objects.bulk_create(
-                Category(poll=poll, code=code, label=label, aliases=aliases, colour=colour, order=i)
-                for i, (code, label, aliases, colour) in enumerate(DEMO_CATEGORIES)
-            )
+            colours: list[str] = []
+            for code, label, aliases in DEMO_CATEGORIES:
+                colours.append(next_colour(colours))
+                Category.objects.create(
+                    poll=poll,
+                    code=code,
+                    label=label,
+                    aliases=aliases,
+                    colour=colours[-1],
+                    order=len(colours) - 1,
+                )
         elif poll.status != PollStatus.OPEN:
             poll.status = PollStatus.OPEN
             poll.save(update_fields=["status", "updated_at"])
