@@ -63,9 +63,10 @@ run: $(INSTALLED)
 	$(PY) manage.py migrate --noinput
 	$(PY) -m deploy.local
 
-## Lint, check the committed dashboard bundle and run every test but the load check.
+## Lint, check the committed dashboard bundle and run every test but the load check, on every
+## core (pytest-xdist: each worker has its own emulator; a test file stays on one worker).
 test: lint dashboard-check $(CHROMIUM)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 ## The load check: 20,000 signed texts (15,000 phones, repeats and changes) through the
 ## local backend, totals exact, no server error. About five minutes; CI runs it after `test`.
