@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     CHANGED = "changed"  # the voter's vote moved to this category
     REJECTED = "rejected"  # an answer that is not about a vote (4xx, 5xx, closed, unknown code…)
     ERROR = "error"  # no HTTP answer at all (refused connection, timeout)
+    DROPPED = "dropped"  # logged by the Twilio stand-in, its webhook skipped on purpose
 
 
 _VOTE_REPLIES = {

@@ -3,9 +3,10 @@
 A plan is seeded and needs no server: `total` messages from `voters` distinct phones. Each
 voter's first message is a vote; every further message is a repeat, and `change_share` of the
 repeats ask for a different category than the voter holds (a change where the poll allows it,
-an "already voted" where it does not). The category itself is chosen when the message is sent,
-from the voter's state at that moment (`category_for`), because with many messages in flight
-only then is it known what the voter holds.
+an "already voted" where it does not); `whatsapp_share` of the messages go on WhatsApp, the
+rest by SMS (a phone may use both, with one vote). The category itself is chosen when the
+message is sent, from the voter's state at that moment (`category_for`), because with many
+messages in flight only then is it known what the voter holds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import random
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+
+from lambdas.shared.channels import Channel
 
 
 class Intent(StrEnum):
@@ -31,6 +34,7 @@ class Message:
     voter: int
     intent: Intent
     draw: float  # uniform in [0, 1): picks the category from the mix, reproducibly
+    channel: Channel = Channel.SMS
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class PlanSpec:
     voters: int
     change_share: float
     seed: int | None = None
+    whatsapp_share: float = 0.0  # of the messages, sent on WhatsApp
 
 
 # Origins Twilio reports for the simulated phones (FromCountry, FromState), so the region
@@ -68,6 +73,8 @@ def validate(spec: PlanSpec) -> None:
         )
     if not 0 <= spec.change_share <= 1:
         raise BadPlan("the share of vote changes must be between 0 and 1")
+    if not 0 <= spec.whatsapp_share <= 1:
+        raise BadPlan("the share of WhatsApp messages must be between 0 and 1")
 
 
 def build_plan(spec: PlanSpec) -> list[Message]:
@@ -82,12 +89,20 @@ def build_plan(spec: PlanSpec) -> list[Message]:
         # Every voter must appear before the plan ends; otherwise new voters and repeats mix
         # in proportion to what is left of each.
         if introduced == 0 or rng.random() < new_voters_left / remaining:
-            messages.append(Message(introduced, Intent.FIRST, rng.random()))
+            messages.append(Message(introduced, Intent.FIRST, rng.random(), _channel(spec, rng)))
             introduced += 1
             continue
         intent = Intent.CHANGE if rng.random() < spec.change_share else Intent.REPEAT
-        messages.append(Message(rng.randrange(introduced), intent, rng.random()))
+        voter = rng.randrange(introduced)
+        messages.append(Message(voter, intent, rng.random(), _channel(spec, rng)))
     return messages
+
+
+def _channel(spec: PlanSpec, rng: random.Random) -> Channel:
+    # No draw without WhatsApp traffic, so a seed gives the plans it gave before channels.
+    if spec.whatsapp_share and rng.random() < spec.whatsapp_share:
+        return Channel.WHATSAPP
+    return Channel.SMS
 
 
 def run_tag() -> str:

@@ -82,7 +82,27 @@ def format_report(result: LoadResult, labels: dict[str, str]) -> str:
         failed = f"{result.read_failures} reads of the totals failed"
         lines.append(f"  {failed}: {result.last_read_error}")
     lines += ["", *_counts_table(result, labels), "", verdict_line(result)]
+    if result.dropped_webhooks:
+        lines.append(_dropped_line(result))
     return "\n".join(lines)
+
+
+def _dropped_line(result: LoadResult) -> str:
+    """The texts the Twilio stand-in logged without their webhook: missing from the expected
+    totals until recovered, and the totals to expect then."""
+    recovered = result.expected_when_recovered
+    then = (
+        "unknown"
+        if recovered is None
+        else f"total {recovered.total:,} ("
+        + ", ".join(f"{code} {n:,}" for code, n in sorted(recovered.categories.items()) if n)
+        + ")"
+    )
+    return (
+        f"{result.dropped_webhooks:,} texts were logged by Twilio without their webhook on "
+        f"purpose: expected missing until `manage.py reconcile {result.poll_id} --recover`, "
+        f"which should make the totals {then}"
+    )
 
 
 def _counts_table(result: LoadResult, labels: dict[str, str]) -> list[str]:

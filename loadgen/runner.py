@@ -9,6 +9,7 @@ thread, so a reader may use thread-bound resources (the portal's database connec
 from __future__ import annotations
 
 import http.client
+import random
 import threading
 import time
 from collections import Counter
@@ -16,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from deploy.local.twilio_api import StandInClient, StandInRefused
+from lambdas.shared.channels import Channel
 from lambdas.shared.config_doc import PollConfig
 from loadgen.latency import Observation, summary, vote_to_total
 from loadgen.ledger import Counts, Ledger
 from loadgen.outcomes import Outcome, ReplyClassifier, Verdict
 from loadgen.plan import (
     CategoryMix,
+    Message,
     PlanSpec,
     build_plan,
     category_for,
@@ -30,7 +34,7 @@ from loadgen.plan import (
     run_tag,
 )
 from loadgen.schedule import Job, Schedule, sleep_until
-from loadgen.twilio_webhook import SignedWebhook, twilio_params
+from loadgen.twilio_webhook import Response, SignedWebhook, twilio_params
 
 # After this many replies without one vote among them, the run stops: the URL, the token or
 # the poll is wrong, and thousands more requests would only say so again.
@@ -63,6 +67,13 @@ class LoadOptions:
     sample_interval: float = 0.1
     signature_url: str | None = None
     timeout: float = 15.0
+    # Texts go through the local Twilio stand-in (its message log keeps them), which posts
+    # the webhook; None: straight to `url`. WhatsApp texts always go straight to `url`.
+    twilio: StandInClient | None = None
+    # Of the texts, about this share are logged by the stand-in but never delivered: each a
+    # voter's last text, so recovering them (manage.py reconcile --recover) gives the totals
+    # that nothing dropped would have given.
+    drop_webhook_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,9 @@ class LoadResult:
     reused_phones: int
     read_failures: int
     last_read_error: str
+    dropped_webhooks: int = 0  # texts the stand-in logged without delivering them
+    # The totals once the dropped texts are recovered: what nothing dropped would have given.
+    expected_when_recovered: Counts | None = None
 
     @property
     def achieved_rate(self) -> float:
@@ -133,8 +147,12 @@ class _Tracker:
     first_sent: float | None = None
     last_reply: float = 0.0
     failure: BaseException | None = None
+    # A dropped text's voter, the verdict the ledger predicted for it, and its send time.
+    dropped: list[tuple[int, Verdict, float]] = field(default_factory=list)
 
-    def add(self, verdict: Verdict, predicted: Verdict, sent_at: float, replied_at: float) -> None:
+    def add(
+        self, voter: int, verdict: Verdict, predicted: Verdict, sent_at: float, replied_at: float
+    ) -> None:
         with self.lock:
             self.completed += 1
             self.votes += verdict.outcome in _VOTE_OUTCOMES
@@ -142,6 +160,8 @@ class _Tracker:
             if verdict.detail:
                 self.reasons[verdict.detail] += 1
             self.unexpected += verdict != predicted and verdict.outcome in _VOTE_OUTCOMES
+            if verdict.outcome is Outcome.DROPPED:
+                self.dropped.append((voter, predicted, sent_at))
             self.latencies.append(replied_at - sent_at)
             self.first_sent = sent_at if self.first_sent is None else min(self.first_sent, sent_at)
             self.last_reply = max(self.last_reply, replied_at)
@@ -171,6 +191,7 @@ def run_load(
     tag = run_tag()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     schedule = Schedule(plan, options.rate, time.perf_counter())
+    dropping = _texts_to_drop(plan, options)
 
     def send(job: Job) -> None:
         voter = job.message.voter
@@ -178,18 +199,33 @@ def run_load(
         predicted = ledger.predict(voter, code)
         country, state = origin(voter)
         body = f"{poll.keyword.upper()} {code}" if poll.keyword else code
-        params = twilio_params(body, phone_number(tag, voter), poll.number, None, country, state)
+        params = twilio_params(
+            body,
+            phone_number(tag, voter),
+            poll.number,
+            None,
+            country,
+            state,
+            channel=job.message.channel,
+        )
         sleep_until(job.due)
         sent_at = time.perf_counter()
         try:
-            response = webhook.post(params)
-        except (OSError, http.client.HTTPException) as error:
+            if options.twilio is not None and job.message.channel is Channel.SMS:
+                answer = _through_twilio(options.twilio, params, job.index not in dropping)
+            else:
+                answer = webhook.post(params)
+        except (OSError, http.client.HTTPException, StandInRefused) as error:
             verdict = Verdict(Outcome.ERROR, detail=_describe(error))
         else:
-            verdict = classifier.classify(response.status, response.body, code, predicted)
+            verdict = (
+                answer
+                if isinstance(answer, Verdict)
+                else classifier.classify(answer.status, answer.body, code, predicted)
+            )
         replied_at = time.perf_counter()
         ledger.record(voter, verdict, sent_at)
-        tracker.add(verdict, predicted, sent_at, replied_at)
+        tracker.add(voter, verdict, predicted, sent_at, replied_at)
 
     def sender() -> None:
         while (job := schedule.next()) is not None:
@@ -230,6 +266,8 @@ def run_load(
     _check_abort(tracker, tracker.completed, schedule)
 
     expected = ledger.expected()
+    for voter, predicted, sent_at in tracker.dropped:  # as if each had been delivered
+        ledger.record(voter, predicted, sent_at)
     converge_seconds = watch.until_converged(
         expected,
         deadline=tracker.last_reply + options.wait,
@@ -262,7 +300,44 @@ def run_load(
         reused_phones=ledger.reused_phones,
         read_failures=watch.failures,
         last_read_error=watch.last_error,
+        dropped_webhooks=len(tracker.dropped),
+        expected_when_recovered=ledger.expected() if tracker.dropped else expected,
     )
+
+
+def _texts_to_drop(plan: list[Message], options: LoadOptions) -> frozenset[int]:
+    """The plan positions whose webhook the stand-in skips: voters' last texts, drawn
+    (reproducibly with the plan's seed) so that about `drop_webhook_share` of all texts go."""
+    if not options.drop_webhook_share or options.twilio is None:
+        return frozenset()
+    last_texts = {message.voter: index for index, message in enumerate(plan)}
+    chance = min(1.0, options.drop_webhook_share * len(plan) / len(last_texts))
+    draws = random.Random(options.plan.seed)
+    return frozenset(
+        index
+        for index in sorted(last_texts.values())
+        if plan[index].channel is Channel.SMS and draws.random() < chance
+    )
+
+
+def _through_twilio(
+    twilio: StandInClient, params: dict[str, str], send_webhook: bool
+) -> Response | Verdict:
+    """The text through the Twilio stand-in: the webhook's answer, or the verdict on a text
+    that got none (dropped on purpose, or the webhook unreachable)."""
+    delivery = twilio.text(
+        params["From"],
+        params["To"],
+        params["Body"],
+        country=params["FromCountry"],
+        state=params["FromState"],
+        send_webhook=send_webhook,
+    )
+    if delivery.status is not None:
+        return Response(delivery.status, delivery.body)
+    if not send_webhook:
+        return Verdict(Outcome.DROPPED)
+    return Verdict(Outcome.ERROR, detail=delivery.error.partition(":")[0] or "no answer")
 
 
 class _Watch:
@@ -336,6 +411,8 @@ def _progress(tracker: _Tracker, planned: int, watch: _Watch, counting: bool) ->
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, StandInRefused):
+        return str(error)
     if isinstance(error, TimeoutError):
         return "timed out"
     if isinstance(error, ConnectionRefusedError):

@@ -3,82 +3,24 @@
 `loadgen.send_vote.post_signed` opens a connection per message, which is right for one text and
 wrong for thousands: against a deployed API every message would pay a TLS handshake, and the
 load generator would measure its own handshakes. The signature is twilio's own
-`RequestValidator`, over the URL the number is configured with.
+`RequestValidator`, over the URL the number is configured with; the parameters themselves are
+deploy/local/twilio_messages.py's.
 """
 
 from __future__ import annotations
 
 import http.client
-import secrets
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 
 from twilio.request_validator import RequestValidator
 
-from deploy.local.resources import DEMO_NUMBER
-
-
-# Twilio's test number: the demo poll's (seed_demo), the benches' and the tests'.
-def twilio_params(
-    body: str,
-    sender: str,
-    to: str = DEMO_NUMBER,
-    message_sid: str | None = None,
-    country: str = "US",
-    state: str = "CA",
-) -> dict[str, str]:
-    """The parameters Twilio posts for an incoming SMS."""
-    sid = message_sid or "SM" + secrets.token_hex(16)
-    return {
-        "ToCountry": "US",
-        "ToState": "CA",
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "ToCity": "",
-        "FromZip": "",
-        "SmsSid": sid,
-        "FromState": state,
-        "SmsStatus": "received",
-        "FromCity": "",
-        "Body": body,
-        "FromCountry": country,
-        "To": to,
-        "ToZip": "",
-        "NumSegments": "1",
-        "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 32,
-        "From": sender,
-        "ApiVersion": "2010-04-01",
-    }
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: str
-
-
-def post_signed(url: str, params: dict[str, str], auth_token: str, timeout: float = 15) -> Response:
-    signature = RequestValidator(auth_token).compute_signature(url, params)
-    request = urllib.request.Request(
-        url,
-        data=urllib.parse.urlencode(params).encode(),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-            "X-Twilio-Signature": signature,
-            "User-Agent": "TwilioProxy/1.1",
-        },
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return Response(reply.status, reply.read().decode())
-    except urllib.error.HTTPError as error:
-        return Response(error.code, error.read().decode())
-
+# What Twilio posts, and one signed POST of it: the Twilio stand-in's (deploy may not import
+# loadgen), given here too for loadgen's users.
+from deploy.local.twilio_messages import Response as Response
+from deploy.local.twilio_messages import post_signed as post_signed
+from deploy.local.twilio_messages import twilio_params as twilio_params
+from deploy.local.twilio_messages import whatsapp_params as whatsapp_params
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 # What Twilio's webhook requests say they are.

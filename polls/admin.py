@@ -37,12 +37,14 @@ from polls.organisers import polls_of
 from polls.services import capacity, lifecycle
 from polls.services.config_push import has_unpushed_changes
 from polls.services.dashboard import public_url
+from polls.services.reconcile import describe_reconciliation
 from polls.services.results import ResultsError, read_results, read_totals, results_document
 from polls.services.twilio_numbers import TwilioError, sync_phone_numbers
 
 PLACEHOLDER_HELP = (
     "Blank fields send the default text. Placeholders: {label} and {code} (the vote's "
-    "category), {question}, {choices} (codes with labels), {codes}."
+    "category), {question}, {choices} (codes with labels), {codes}, {channel} (how the poll "
+    "takes votes: SMS, WhatsApp, or SMS or WhatsApp)."
 )
 # How often a poll's page refreshes its results panel.
 RESULTS_REFRESH_SECONDS = 2
@@ -56,6 +58,7 @@ PAGE_ACTIONS = [
     ("publish", "Publish dashboard"),
     ("duplicate", "Duplicate"),
     ("rotate_voter_keys", "Rotate voter keys"),
+    ("reconcile_with_twilio", "Reconcile with Twilio"),
 ]
 _IN_DYNAMODB = [
     "config_state",
@@ -64,6 +67,7 @@ _IN_DYNAMODB = [
     "public_dashboard",
     "results",
     "last_recount",
+    "reconciliation",
 ]
 
 
@@ -104,6 +108,7 @@ class PollAdmin(admin.ModelAdmin):
         admin_actions.configure_twilio_number,
         admin_actions.publish,
         admin_actions.rotate_voter_keys,
+        admin_actions.reconcile_with_twilio,
     ]
     prepopulated_fields = {"slug": ("question",)}
 
@@ -203,6 +208,7 @@ class PollAdmin(admin.ModelAdmin):
             "closes_at",
             "allow_vote_change",
             "confirm_votes",
+            "channels",
             "retention_days",
             "expected_peak_votes_per_second",
         ]
@@ -332,6 +338,14 @@ class PollAdmin(admin.ModelAdmin):
         drift = ", ".join(f"{name} {n:+}" for name, n in poll.last_recount_drift.items())
         outcome = "repaired" if poll.last_recount_repaired else "not repaired"
         return f"{when}: drift {drift} ({outcome})"
+
+    @admin.display(description="Last reconciliation")
+    def reconciliation(self, poll: Poll) -> str:
+        summary = poll.last_reconciliation
+        if not summary:
+            return f"never (“Reconcile with Twilio”, or manage.py reconcile {poll.slug})"
+        when = _when(datetime.fromisoformat(summary["finished_at"]))
+        return f"{when}: {describe_reconciliation(summary)}"
 
     def render_change_form(
         self,

@@ -22,6 +22,7 @@ from polls.models import Poll
 from polls.services import lifecycle
 from polls.services.config_push import PushError, push_config
 from polls.services.dashboard import PublishError, publish_dashboard
+from polls.services.reconcile import ReconcileError, describe_reconciliation, reconcile
 from polls.services.twilio_numbers import TwilioError, configure_poll_number
 
 
@@ -97,6 +98,32 @@ def publish(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QueryS
                 url,
             ),
             messages.SUCCESS,
+        )
+
+
+@admin.action(description="Reconcile with Twilio's message log", permissions=["change"])
+def reconcile_with_twilio(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Poll]
+) -> None:
+    """A reconciliation without recovery: storing lost votes is the operator's
+    (`manage.py reconcile SLUG --recover`, docs/OPERATIONS.md)."""
+    for poll in queryset:
+        try:
+            result = reconcile(poll)
+        except ReconcileError as error:
+            modeladmin.message_user(
+                request, f"“{poll}” was not reconciled: {error}.", messages.ERROR
+            )
+            continue
+        lost = (
+            f" Recover the lost votes with `manage.py reconcile {poll.slug} --recover`."
+            if result.lost
+            else ""
+        )
+        modeladmin.message_user(
+            request,
+            f"Reconciled “{poll}”: {describe_reconciliation(result.summary())}.{lost}",
+            messages.WARNING if result.lost or result.unknown_to_twilio else messages.SUCCESS,
         )
 
 

@@ -13,8 +13,9 @@ from django.db import models
 from django.utils import timezone
 
 from lambdas.shared import keys
+from lambdas.shared.channels import PollChannels
 from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
-from lambdas.shared.replies import DEFAULT_REPLIES, MAX_REPLY_CHARS, Reply
+from lambdas.shared.replies import DEFAULT_REPLIES, MAX_REPLY_CHARS, NUMBER_REPLIES, Reply
 from polls.colours import PALETTE
 from polls.validation import (
     Routing,
@@ -36,10 +37,10 @@ DEFAULT_PEAK_VOTES_PER_SECOND = 1000
 MAX_PEAK_VOTES_PER_SECOND = 500_000
 SLUG_MAX_LENGTH = 50
 
-# Every reply a poll may override, and its field. NO_POLL is sent when no poll matched, so
-# no poll can override it.
+# Every reply a poll may override, and its field. NUMBER_REPLIES are sent when no poll took
+# the message, so no poll can override them.
 REPLY_FIELDS: dict[Reply, str] = {
-    reply: f"reply_{reply.value}" for reply in Reply if reply is not Reply.NO_POLL
+    reply: f"reply_{reply.value}" for reply in Reply if reply not in NUMBER_REPLIES
 }
 
 
@@ -127,7 +128,20 @@ class Poll(models.Model):
         default=False, help_text="A voter's later vote replaces their earlier one."
     )
     confirm_votes = models.BooleanField(
-        default=True, help_text="Send a confirmation SMS for each vote."
+        default=True, help_text="Send a confirmation reply (by SMS or WhatsApp) for each vote."
+    )
+    channels = models.CharField(
+        max_length=10,
+        choices=[
+            (PollChannels.BOTH.value, "SMS and WhatsApp"),
+            (PollChannels.SMS.value, "SMS only"),
+            (PollChannels.WHATSAPP.value, "WhatsApp only"),
+        ],
+        default=PollChannels.BOTH.value,
+        help_text="How voters may send their vote to the number: by SMS, on WhatsApp (the "
+        "number must be enabled for WhatsApp on Twilio), or both. A phone has one vote "
+        "whichever it uses; a vote by a channel the poll does not take gets a reply naming the "
+        "one it does.",
     )
     retention_days = models.PositiveSmallIntegerField(
         null=True,
@@ -162,6 +176,7 @@ class Poll(models.Model):
     reply_too_long = _reply_field(Reply.TOO_LONG)
     reply_not_open_yet = _reply_field(Reply.NOT_OPEN_YET)
     reply_closed = _reply_field(Reply.CLOSED)
+    reply_wrong_channel = _reply_field(Reply.WRONG_CHANNEL)
 
     config_version = models.PositiveIntegerField(default=0, editable=False)
     pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -179,6 +194,10 @@ class Poll(models.Model):
     last_recount_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_recount_drift = models.JSONField(default=dict, blank=True, editable=False)
     last_recount_repaired = models.BooleanField(default=False, editable=False)
+    # The last reconciliation against Twilio's message log (polls/services/reconcile.py,
+    # Reconciliation.summary: when, and how many messages it found counted, lost, recovered…);
+    # empty: never.
+    last_reconciliation = models.JSONField(default=dict, blank=True, editable=False)
     # Part of the voter keys' HMAC input: rotating it (admin action) gives every voter of the
     # poll a new key that cannot be linked to the old one.
     voter_key_version = models.PositiveSmallIntegerField(default=1, editable=False)
@@ -304,6 +323,7 @@ class Poll(models.Model):
             voter_key_version=self.voter_key_version,
             votes_expire_at=_utc(self.votes_expiry()),
             vote_shards=self.vote_key_count(),
+            channels=PollChannels(self.channels),
         )
 
 

@@ -3,6 +3,9 @@
 - moto as a server (the AWS emulator) with the template's tables, bucket and secrets;
 - the local backend (deploy/local/backend.py): the API Gateway stand-in calling the ingest
   handler and the stream poller feeding the votes stream to the tally handler, in-process;
+- the stand-in of Twilio's API (deploy/local/twilio_api.py), whose demo number texts the
+  webhook and whose message log `manage.py reconcile` reads; the portal's TWILIO_* settings
+  point at it;
 - the portal (Django's development server) with a demo organiser and an open demo poll;
 - data/local-outputs.json (deploy/local/outputs.py), from which `manage.py` commands in another
   terminal learn what was created (the identity pool's id, the webhook's URL).
@@ -61,6 +64,7 @@ def main() -> int:
     moto_port = _port("TEXTVOTE_MOTO_PORT", 5000)
     api_port = _port("TEXTVOTE_API_PORT", 3000)
     portal_port = _port("TEXTVOTE_PORTAL_PORT", 8000)
+    twilio_port = _port("TEXTVOTE_TWILIO_PORT", 3001)
     region = os.environ.get("AWS_REGION") or "us-east-1"
     endpoint = f"http://{host}:{moto_port}"
     use_emulator(endpoint, region)
@@ -84,6 +88,7 @@ def main() -> int:
         host=host,
         snapshot=Path(snapshot) if snapshot else None,
         outputs=local_outputs_path(),
+        twilio_port=twilio_port,
     )
     portal: subprocess.Popen[bytes] | None = None
     stopping = threading.Event()
@@ -97,8 +102,14 @@ def main() -> int:
         try:
             backend.start()
         except OSError as error:
-            print(f"cannot start the webhook on port {api_port}: {error}", file=sys.stderr)
+            print(
+                f"cannot start the webhook on port {api_port} or the Twilio stand-in on port "
+                f"{twilio_port}: {error}",
+                file=sys.stderr,
+            )
             return 1
+        # The portal and its commands talk to the stand-in, never to the real Twilio.
+        os.environ.update(backend.twilio_settings)
         _manage("seed_demo")
         dashboard = _manage("publish_dashboard", "demo").strip()
         portal = subprocess.Popen(
@@ -109,7 +120,7 @@ def main() -> int:
         if not _wait_until_serving(f"{portal_url}/admin/login/", portal):
             print(f"the portal did not start on {portal_url}", file=sys.stderr)
             return 1
-        _print_banner(endpoint, backend.webhook_url, portal_url, dashboard)
+        _print_banner(endpoint, backend.webhook_url, portal_url, dashboard, backend.twilio_settings)
         while not stopping.wait(0.5):
             if portal.poll() is not None:
                 print(f"the portal exited with status {portal.returncode}", file=sys.stderr)
@@ -139,7 +150,9 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout: flo
     return False
 
 
-def _print_banner(emulator: str, webhook: str, portal: str, dashboard: str) -> None:
+def _print_banner(
+    emulator: str, webhook: str, portal: str, dashboard: str, twilio: dict[str, str]
+) -> None:
     print(
         f"""
 TextVote is running locally.
@@ -148,12 +161,13 @@ TextVote is running locally.
                    organiser / textvote-demo   (admin / textvote-admin)
   SMS webhook      POST {webhook}
                    (Twilio auth token: $TWILIO_AUTH_TOKEN, default in README)
+  Twilio stand-in  {twilio["TWILIO_API_BASE_URL"]}  (account {twilio["TWILIO_ACCOUNT_SID"]})
   Live dashboard   {dashboard}
   AWS emulator     {emulator}  (moto; tables from deploy/template.yaml)
   Demo poll        slug "demo", number {DEMO_NUMBER}, codes A, B, C
 
-Send a signed test vote:
-  .venv/bin/python -m loadgen.send_vote A --from +15551230001 --url {webhook}
+Send a signed test vote (through the Twilio stand-in, which logs it, then posts the webhook):
+  .venv/bin/python -m loadgen.send_vote A --from +15551230001
 
 Ctrl-C stops everything.
 """,

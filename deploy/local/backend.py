@@ -5,7 +5,9 @@
 - with a snapshot file: the tables restored from it at start and saved to it while running,
   and the journal of the texts answered since (deploy/local/journal.py) replayed at start;
 - with an outputs file: what it created, for commands in another terminal
-  (deploy/local/outputs.py).
+  (deploy/local/outputs.py);
+- with a Twilio port: the stand-in of Twilio's API (deploy/local/twilio_api.py), its demo
+  number's texts sent to the webhook, its account's settings in the outputs file.
 
 The handlers are the deployed code, configured only through environment variables; boto3
 reaches the emulator through AWS_ENDPOINT_URL. `python -m deploy.local` (what `make run`
@@ -32,7 +34,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from deploy.local.api_gateway import ApiGateway
 from deploy.local.journal import WebhookJournal, journal_path, received_at
 from deploy.local.outputs import remove_local_outputs, write_local_outputs
-from deploy.local.resources import create_local_resources, resource_environment
+from deploy.local.resources import (
+    DEMO_NUMBER,
+    DEV_TWILIO_AUTH_TOKEN,
+    create_local_resources,
+    resource_environment,
+)
 from deploy.local.snapshot import (
     SNAPSHOT_INTERVAL,
     load_snapshot,
@@ -42,6 +49,7 @@ from deploy.local.snapshot import (
     write_items,
 )
 from deploy.local.stream_poller import StreamPoller
+from deploy.local.twilio_api import DEMO_NUMBER_SID, TwilioStandIn
 from deploy.template import INGEST_FUNCTION, tally_stream_mapping
 from lambdas.shared import keys
 from lambdas.shared.resource_names import (
@@ -81,7 +89,10 @@ class LocalBackend:
     # Where to write what was created, for commands in another terminal (deploy/local/outputs.py);
     # None: nowhere.
     outputs: Path | None = None
+    # Where to serve the Twilio stand-in (0: any free port); None: none.
+    twilio_port: int | None = None
     api: ApiGateway = field(init=False)
+    twilio: TwilioStandIn | None = field(init=False, default=None)
     journal: WebhookJournal | None = field(init=False, default=None)
     poller: StreamPoller = field(init=False)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
@@ -130,6 +141,8 @@ class LocalBackend:
         if self.journal is not None:
             self._replay(self.journal, ingest)
         self.api.start()
+        if self.twilio_port is not None:
+            self._start_twilio(self.twilio_port)
         if self.outputs is not None:
             write_local_outputs(
                 self.outputs,
@@ -137,6 +150,7 @@ class LocalBackend:
                 webhook_url=self.webhook_url,
                 identity_pool_id=resources.identity_pool_id,
                 failure_queue_url=resources.failure_queue_url,
+                twilio=None if self.twilio is None else self.twilio_settings,
             )
         if self.snapshot is not None:
             threading.Thread(
@@ -150,12 +164,34 @@ class LocalBackend:
     def webhook_url(self) -> str:
         return f"{self.api.url}/sms"
 
+    def _start_twilio(self, port: int) -> None:
+        """The Twilio stand-in, with the demo number's texts going to the webhook, signed with
+        the auth token the ingest verifies (the one `create_local_resources` stored)."""
+        token = os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN
+        self.twilio = TwilioStandIn(auth_token=token, host=self.host, port=port)
+        self.twilio.add_number(DEMO_NUMBER, DEMO_NUMBER_SID, sms_url=self.webhook_url)
+        self.twilio.start()
+
+    @property
+    def twilio_settings(self) -> dict[str, str]:
+        """The portal's settings for the Twilio stand-in (TWILIO_API_BASE_URL and the
+        account's credentials)."""
+        if self.twilio is None:
+            raise RuntimeError("this backend runs no Twilio stand-in")
+        return {
+            "TWILIO_API_BASE_URL": self.twilio.url,
+            "TWILIO_ACCOUNT_SID": self.twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio.auth_token,
+        }
+
     def stop(self) -> None:
         """Stop taking texts, count what is in the stream, then save the tables."""
         self._stopping.set()
         if self.outputs is not None:
             remove_local_outputs(self.outputs, self.endpoint_url)
         self.api.stop()
+        if self.twilio is not None:
+            self.twilio.stop()
         self.poller.stop()
         self.poller.drain()
         self._save()

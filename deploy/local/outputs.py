@@ -6,7 +6,9 @@ them. While it runs, the local backend writes them here (the file is removed on 
 and replaced at the next start after a crash); portal/settings.py takes the settings the file
 gives as the defaults of those settings when its AWS_ENDPOINT_URL is the file's emulator, and
 environment variables still win. It is for `make run` what deploy/aws/outputs.py's
-data/stack-outputs.json is for a deployed stack. Nothing in it is secret.
+data/stack-outputs.json is for a deployed stack. Nothing in it is secret but the local Twilio
+stand-in's development auth token (deploy/local/twilio_api.py), which the emulator's Parameter
+Store already serves to anyone who can reach it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ LOCAL_OUTPUTS_VARIABLE = "LOCAL_OUTPUTS_FILE"
 DEFAULT_LOCAL_OUTPUTS = Path(__file__).resolve().parents[2] / "data" / "local-outputs.json"
 # The portal settings the file gives (each also the environment variable that overrides it).
 PORTAL_SETTINGS = (DASHBOARD_IDENTITY_POOL.variable, "PUBLIC_WEBHOOK_URL")
+# The portal settings of the local Twilio stand-in, when the backend started one.
+TWILIO_SETTINGS = ("TWILIO_API_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
 
 
 class MalformedLocalOutputs(ValueError):
@@ -41,14 +45,17 @@ def write_local_outputs(
     webhook_url: str,
     identity_pool_id: str,
     failure_queue_url: str,
+    twilio: Mapping[str, str] | None = None,
 ) -> None:
-    """Replace the file in one step, so a command never reads half of it."""
+    """Replace the file in one step, so a command never reads half of it. `twilio`: the
+    `TWILIO_SETTINGS` of the local Twilio stand-in, if one runs."""
     document = {
         "endpoint": endpoint_url.rstrip("/"),
         "settings": {
             DASHBOARD_IDENTITY_POOL.variable: identity_pool_id,
             TALLY_FAILURE_QUEUE.variable: failure_queue_url,
             "PUBLIC_WEBHOOK_URL": webhook_url,
+            **{name: twilio[name] for name in TWILIO_SETTINGS if twilio is not None},
         },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,8 +74,9 @@ def remove_local_outputs(path: Path, endpoint_url: str) -> None:
 
 
 def portal_settings_from_local_outputs(path: Path, endpoint_url: str) -> dict[str, str]:
-    """The portal settings (`PORTAL_SETTINGS`) the file gives for the emulator at
-    `endpoint_url`: none if there is no file or it describes another emulator."""
+    """The portal settings (`PORTAL_SETTINGS`, and the `TWILIO_SETTINGS` when it has them)
+    the file gives for the emulator at `endpoint_url`: none if there is no file or it
+    describes another emulator."""
     try:
         document = _read(path)
     except FileNotFoundError:
@@ -83,7 +91,26 @@ def portal_settings_from_local_outputs(path: Path, endpoint_url: str) -> dict[st
     values = {name: settings.get(name) for name in PORTAL_SETTINGS}
     if not all(isinstance(value, str) and value for value in values.values()):
         raise MalformedLocalOutputs(f"it lacks one of {', '.join(PORTAL_SETTINGS)}")
-    return {name: str(value) for name, value in values.items()}
+    twilio = {name: settings.get(name) for name in TWILIO_SETTINGS if name in settings}
+    complete = len(twilio) == len(TWILIO_SETTINGS)
+    if twilio and not (complete and all(isinstance(v, str) and v for v in twilio.values())):
+        raise MalformedLocalOutputs(f"it lacks one of {', '.join(TWILIO_SETTINGS)}")
+    return {name: str(value) for name, value in {**values, **twilio}.items()}
+
+
+def local_twilio_settings(path: Path) -> dict[str, str]:
+    """The `TWILIO_SETTINGS` of the Twilio stand-in the running `make run` serves (none if
+    it is not running or runs none), for loadgen in another terminal."""
+    try:
+        settings = _read(path).get("settings")
+    except (OSError, MalformedLocalOutputs):
+        return {}
+    if not isinstance(settings, dict):
+        return {}
+    found = {name: settings.get(name) for name in TWILIO_SETTINGS}
+    if not all(isinstance(value, str) and value for value in found.values()):
+        return {}
+    return {name: str(value) for name, value in found.items()}
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -12,7 +12,6 @@ Tests replace these attributes and call `handler`; `reset_container_state` empti
 from __future__ import annotations
 
 import functools
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from lambdas.ingest.config_cache import ConfigCache
+from lambdas.ingest.recording import Recorder, answer_message
 from lambdas.ingest.secret_cache import SecretCache
 from lambdas.ingest.twilio_request import (
     Rejected,
@@ -32,12 +32,9 @@ from lambdas.ingest.twilio_request import (
     verify_signature,
     webhook_url,
 )
-from lambdas.ingest.votes import Ballot, VoteResult, record_vote
-from lambdas.shared import env, parsing, resource_names
-from lambdas.shared.config_doc import PollConfig, VotingState
-from lambdas.shared.replies import Reply, render
-from lambdas.shared.timestamps import stored_time
-from lambdas.shared.voters import mask_phone, voter_key
+from lambdas.ingest.votes import VoteResult
+from lambdas.shared import env, resource_names
+from lambdas.shared.voters import mask_phone
 
 logger = Logger(service="textvote-ingest")
 metrics = Metrics(namespace="TextVote", service="ingest")
@@ -61,11 +58,6 @@ VOTES_NOT_STORED_METRIC = "VotesNotStored"
 # A MessageSid is "SM" + 32 hex characters; an unverified request's claim is cut to this.
 MAX_LOGGED_SID_CHARS = 64
 
-_REPLY_FOR_STATE = {
-    VotingState.DRAFT: Reply.NOT_OPEN_YET,
-    VotingState.NOT_OPEN_YET: Reply.NOT_OPEN_YET,
-    VotingState.CLOSED: Reply.CLOSED,
-}
 # The outcomes of a message that reached the votes table. The vote item keeps what identifies
 # it (MessageSid, time, category) and a metric counts it, so its log line is debug: at
 # 100,000 votes/s an info line per vote is 40 MB/s of logs. Everything else stays at info.
@@ -76,14 +68,6 @@ _RECORDED_OUTCOMES = frozenset(result.value for result in VoteResult)
 _OUTCOMES_THE_TALLY_COUNTS = frozenset({VoteResult.ACCEPTED.value})
 # Distinct reply texts a container keeps TwiML for: a few per poll (replies.render).
 TWIML_CACHE_SIZE = 1024
-
-_REPLY_FOR_RESULT = {
-    VoteResult.ACCEPTED: Reply.CONFIRMED,
-    VoteResult.REPLAYED: Reply.CONFIRMED,
-    VoteResult.DUPLICATE: Reply.ALREADY_VOTED,
-    VoteResult.CHANGED: Reply.CHANGED,
-    VoteResult.CHANGE_LIMIT: Reply.CHANGE_LIMIT,
-}
 
 
 def reset_container_state() -> None:
@@ -126,56 +110,19 @@ def answer_webhook(event: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def answer(message: TwilioMessage, received_at: datetime, now: datetime) -> str | None:
-    """The reply text for a verified message (None: no reply), recording its vote if it is one."""
-    poll = parsing.select_poll(config.polls_for(message.to), message.body)
-    if poll is None:
-        _log("no_poll", message=message)
-        return render(None, Reply.NO_POLL)
-    outcome = parsing.parse_message(poll, message.body)
-    if isinstance(outcome, parsing.OptOut):
-        _log("opt_out", message=message, poll=poll.poll_id)
-        return None  # Twilio answers opt-out words itself.
-    if isinstance(outcome, parsing.Help):
-        _log("help", message=message, poll=poll.poll_id)
-        return render(poll, Reply.HELP)
-    state = poll.voting_state(now)
-    if state != VotingState.ACCEPTING:
-        _log("closed", message=message, poll=poll.poll_id, state=state.value)
-        return render(poll, _REPLY_FOR_STATE[state])
-    if isinstance(outcome, parsing.TooLong):
-        _log("invalid", message=message, poll=poll.poll_id, reason="too_long")
-        return render(poll, Reply.TOO_LONG)
-    if isinstance(outcome, parsing.Unknown):
-        _log("invalid", message=message, poll=poll.poll_id, reason="unknown_code")
-        return render(poll, Reply.UNKNOWN)
-    return _record(poll, message, outcome.code, received_at)
+    """The reply text for a verified message (None: no reply), recording its vote if it is one
+    (lambdas.ingest.recording, with the module's clients and caches)."""
+    return answer_message(message, received_at, now, _recorder()).reply
 
 
-def _record(
-    poll: PollConfig, message: TwilioMessage, code: str, received_at: datetime
-) -> str | None:
-    secret = secret_cache.get(VOTER_HASH_KEY_PARAMETER).encode()
-    ballot = Ballot(
-        poll_id=poll.poll_id,
-        voter_key=voter_key(secret, poll.poll_id, message.sender, poll.voter_key_version),
-        category=code,
-        message_sid=message.message_sid,
-        received_at=stored_time(received_at),
-        vote_shards=poll.vote_shards,
-        country=message.country,
-        state=message.state,
-        # Never before the poll stops taking votes for good (voting_state), so the TTL cannot
-        # remove a vote while its voter could vote again.
-        expires_at=None
-        if poll.votes_expire_at is None
-        else math.ceil(poll.votes_expire_at.timestamp()),
+def _recorder() -> Recorder:
+    return Recorder(
+        dynamodb=dynamodb,
+        votes_table=VOTES_TABLE,
+        polls_for=config.polls_for,
+        voter_hash_key=functools.partial(secret_cache.get, VOTER_HASH_KEY_PARAMETER),
+        log=_log,
     )
-    recorded = record_vote(dynamodb, VOTES_TABLE, ballot, allow_change=poll.allow_vote_change)
-    _log(recorded.result.value, message=message, poll=poll.poll_id, category=recorded.category)
-    reply = _REPLY_FOR_RESULT[recorded.result]
-    if reply == Reply.CONFIRMED and not poll.confirm_votes:
-        return None
-    return render(poll, reply, recorded.category)
 
 
 def _received_at(event: dict[str, Any], now: datetime) -> datetime:
@@ -216,5 +163,9 @@ def _log(outcome: str, message: TwilioMessage | None = None, **fields: object) -
         metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
     log = logger.debug if outcome in _RECORDED_OUTCOMES else logger.info
     if message is not None:
-        fields.update(message_sid=message.message_sid, sender=mask_phone(message.sender))
+        fields.update(
+            message_sid=message.message_sid,
+            sender=mask_phone(message.sender),
+            channel=message.channel.value,
+        )
     log(outcome, extra=fields)

@@ -15,6 +15,7 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from lambdas.shared.channels import Channel, split_address
 from lambdas.shared.parsing import is_e164
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -44,11 +45,12 @@ class FormParameters(dict[str, str]):
 @dataclass(frozen=True)
 class TwilioMessage:
     message_sid: str
-    sender: str
-    to: str
+    sender: str  # the bare E.164 number, whatever the channel
+    to: str  # the bare E.164 number
     body: str
     country: str
     state: str
+    channel: Channel = Channel.SMS
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:
@@ -126,13 +128,20 @@ def message_from(params: dict[str, str]) -> TwilioMessage:
         raise Rejected(400, f"missing Twilio parameters: {', '.join(missing)}")
     if not params["MessageSid"] or not params["From"] or not params["To"]:
         raise Rejected(400, "empty MessageSid, From or To")
-    if not is_e164(params["From"]) or not is_e164(params["To"]):
-        raise Rejected(400, "From and To must be E.164 phone numbers")
+    sender_channel, sender = split_address(params["From"])
+    channel, to = split_address(params["To"])
+    if not is_e164(sender) or not is_e164(to):
+        raise Rejected(
+            400, "From and To must be E.164 phone numbers, or whatsapp: and an E.164 number"
+        )
+    if sender_channel is not channel:
+        raise Rejected(400, "From and To must both be whatsapp: numbers, or neither")
     return TwilioMessage(
         message_sid=params["MessageSid"],
-        sender=params["From"],
-        to=params["To"],
+        sender=sender,
+        to=to,
         body=params["Body"],
         country=params.get("FromCountry", "")[:2],
         state=params.get("FromState", "")[:32],
+        channel=channel,
     )

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from lambdas.shared import attributes, keys
+from lambdas.shared.channels import Channel
 
 # Concurrent changes by one voter (two texts in flight) lose the race at most this many times.
 MAX_CHANGE_ATTEMPTS = 3
@@ -48,6 +49,8 @@ class Ballot:
     # The poll's vote keys (PollConfig.vote_shards), which its votes are spread over; the
     # handler always passes the poll's own.
     vote_shards: int = keys.LEGACY_VOTE_SHARDS
+    # What the message came by; the vote records it (a change of vote, the new message's).
+    channel: Channel = Channel.SMS
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def vote_item(ballot: Ballot) -> dict[str, dict[str, str]]:
         attributes.VOTE_CATEGORY: {"S": ballot.category},
         attributes.VOTE_MESSAGE_SID: {"S": ballot.message_sid},
         attributes.VOTE_RECEIVED_AT: {"S": ballot.received_at},
+        attributes.VOTE_CHANNEL: {"S": ballot.channel.value},
     }
     if ballot.country:
         item[attributes.VOTE_COUNTRY] = {"S": ballot.country}

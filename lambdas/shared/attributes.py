@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lambdas.shared.channels import Channel
 from lambdas.shared.timestamps import minute_of
 
 # Vote item attributes.
@@ -16,6 +17,9 @@ VOTE_MESSAGE_SID = "message_sid"
 VOTE_RECEIVED_AT = "received_at"  # lambdas.shared.timestamps.stored_time of its arrival
 VOTE_COUNTRY = "country"
 VOTE_STATE = "state"
+# The channel (lambdas.shared.channels.Channel value) of the message that set the vote; an item
+# without it was written before channels existed, by SMS (vote_channel).
+VOTE_CHANNEL = "channel"
 # On a changed vote: a string set of short digests of every MessageSid it replaced
 # (lambdas.ingest.votes.sid_digest), so a late Twilio retry or a replay of any earlier message
 # changes nothing, and a retry of the change gets the "changed" reply.
@@ -46,6 +50,10 @@ REMOVED_PREFIX = "removed:"
 COUNT_PREFIX = "n:"
 MINUTE_PREFIX = "m:"  # + "YYYY-MM-DDTHH:MM" (UTC) the votes were received in
 REGION_PREFIX = "r:"  # + "US-CA", "GB", or "" when Twilio reported no origin
+# + a channel other than SMS ("ch:whatsapp"): the votes that came by it. SMS, the channel of
+# every vote counted before channels existed, has no counter: it is the total minus these
+# (channels_from_aggregate), so those totals need no recount.
+CHANNEL_PREFIX = "ch:"
 # On a root item counted before the tally wrote slices: per vote shard, the last stream
 # sequence number it applied (+ the shard, "wm:07").
 WATERMARK_PREFIX = "wm:"
@@ -84,6 +92,17 @@ def minute_attribute(received_at: str) -> str:
 
 def region_attribute(country: str, state: str) -> str:
     return REGION_PREFIX + (f"{country}-{state}" if country and state else country)
+
+
+def vote_channel(vote_item: Mapping[str, Any]) -> Channel:
+    """The channel a low-level vote item came by (SMS for an item written before channels)."""
+    value = vote_item.get(VOTE_CHANNEL)
+    return Channel(value["S"]) if isinstance(value, Mapping) and "S" in value else Channel.SMS
+
+
+def channel_attribute(channel: Channel) -> str | None:
+    """ "ch:whatsapp" for WhatsApp; None for SMS, which has no counter (CHANNEL_PREFIX)."""
+    return None if channel is Channel.SMS else CHANNEL_PREFIX + channel.value
 
 
 def watermark_attribute(shard: str) -> str:
@@ -133,3 +152,13 @@ def timeline_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
 def regions_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
     """ "US-CA" / "GB" / "" (unknown) -> votes."""
     return _prefixed(item, REGION_PREFIX)
+
+
+def channels_from_aggregate(item: dict[str, dict[str, str]]) -> dict[Channel, int]:
+    """Channel -> votes, every channel listed: SMS is the total minus the other channels'
+    counters (CHANNEL_PREFIX)."""
+    others = {Channel(name): n for name, n in _prefixed(item, CHANNEL_PREFIX).items()}
+    total = counter_value(item[AGGREGATE_TOTAL]) if AGGREGATE_TOTAL in item else 0
+    return {Channel.SMS: total - sum(others.values())} | {
+        channel: others.get(channel, 0) for channel in Channel if channel is not Channel.SMS
+    }

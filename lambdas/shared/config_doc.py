@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from lambdas.shared.channels import PollChannels
 from lambdas.shared.keys import LEGACY_VOTE_SHARDS, MAX_VOTE_SHARDS
 
 SCHEMA = 1
@@ -70,6 +71,9 @@ class PollConfig:
     # How many partition keys the poll's votes are spread over (lambdas.shared.keys): chosen
     # from the expected peak when the poll is first pushed, fixed once it has votes.
     vote_shards: int = LEGACY_VOTE_SHARDS
+    # The channels it takes votes by; a document without it (pushed before channels existed)
+    # takes both.
+    channels: PollChannels = PollChannels.BOTH
 
     def __post_init__(self) -> None:
         if not 1 <= self.vote_shards <= MAX_VOTE_SHARDS:
@@ -100,10 +104,12 @@ class PollConfig:
         # Only when set, so the documents of polls without it read (and hash) as before.
         expiry = {"votes_expire_at": _time_to_json(self.votes_expire_at)}
         shards = {"vote_shards": self.vote_shards}
+        channels = {"channels": self.channels.value}
         return json.dumps(
             {
                 **(expiry if self.votes_expire_at is not None else {}),
                 **(shards if self.vote_shards != LEGACY_VOTE_SHARDS else {}),
+                **(channels if self.channels is not PollChannels.BOTH else {}),
                 "schema": SCHEMA,
                 "poll_id": self.poll_id,
                 "number": self.number,
@@ -147,6 +153,7 @@ class PollConfig:
                 votes_expire_at=_time_from_json(raw.get("votes_expire_at")),
                 voter_key_version=int(raw.get("voter_key_version", 1)),
                 vote_shards=int(raw.get("vote_shards", LEGACY_VOTE_SHARDS)),
+                channels=PollChannels(raw.get("channels", PollChannels.BOTH.value)),
                 categories=tuple(
                     CategoryConfig(
                         code=str(c["code"]),

@@ -2,7 +2,9 @@
 applies to the votes table, so the two can never disagree.
 
 A vote counts once in its category, once in the minute it was received (UTC), once in its
-region (as Twilio reported it) and once in the poll's total. It keeps counting once retention
+region (as Twilio reported it), once in the poll's total and, when it came by another channel
+than SMS, once in that channel (SMS votes are the total minus those:
+attributes.channels_from_aggregate). It keeps counting once retention
 (a purge, the table's TTL) removed it; the aggregate then also counts it as removed.
 """
 
@@ -13,9 +15,19 @@ from typing import Any
 
 from lambdas.shared import attributes
 
+# The vote item attributes vote_counters reads: what a reader of the votes table that counts
+# them must fetch (a projection without one counts wrongly).
+COUNTED_VOTE_ATTRIBUTES = (
+    attributes.VOTE_CATEGORY,
+    attributes.VOTE_RECEIVED_AT,
+    attributes.VOTE_COUNTRY,
+    attributes.VOTE_STATE,
+    attributes.VOTE_CHANNEL,
+)
+
 
 class UncountableVote(ValueError):
-    """A vote item the rule cannot count (no category)."""
+    """A vote item the rule cannot count (no category, or a channel it does not know)."""
 
 
 def _string(item: dict[str, Any], name: str) -> str:
@@ -43,6 +55,12 @@ def vote_counters(vote_item: dict[str, Any] | None) -> Counter[str]:
     received_at = _string(vote_item, attributes.VOTE_RECEIVED_AT)
     if received_at:
         counted[attributes.minute_attribute(received_at)] += 1
+    try:
+        channel = attributes.channel_attribute(attributes.vote_channel(vote_item))
+    except ValueError:
+        raise UncountableVote("vote with an unknown channel") from None
+    if channel:
+        counted[channel] += 1
     return counted
 
 
@@ -69,7 +87,12 @@ def removed_from_aggregate(aggregate_item: dict[str, Any]) -> Counter[str]:
 
 def aggregate_counters(aggregate_item: dict[str, Any]) -> dict[str, int]:
     """The counters of a low-level aggregate item (everything but keys, times, watermarks)."""
-    prefixes = (attributes.COUNT_PREFIX, attributes.MINUTE_PREFIX, attributes.REGION_PREFIX)
+    prefixes = (
+        attributes.COUNT_PREFIX,
+        attributes.MINUTE_PREFIX,
+        attributes.REGION_PREFIX,
+        attributes.CHANNEL_PREFIX,
+    )
     return {
         name: attributes.counter_value(value)
         for name, value in aggregate_item.items()

@@ -1,7 +1,7 @@
 """The SMS replies voters get: default texts, per-poll overrides and safe rendering.
 
 Organisers write templates with placeholders ({label}, {code}, {question}, {choices},
-{codes}); an unknown placeholder is left as typed rather than failing the reply.
+{codes}, {channel}); an unknown placeholder is left as typed rather than failing the reply.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ class Reply(StrEnum):
     TOO_LONG = "too_long"
     NOT_OPEN_YET = "not_open_yet"
     CLOSED = "closed"
+    WRONG_CHANNEL = "wrong_channel"  # a message by a channel the poll does not take
     NO_POLL = "no_poll"
+    NO_WHATSAPP_POLL = "no_whatsapp_poll"  # on WhatsApp, to a number whose polls take SMS only
+
+
+# The replies of a number rather than of a poll: sent when no poll took the message, so no
+# poll can override them.
+NUMBER_REPLIES = frozenset({Reply.NO_POLL, Reply.NO_WHATSAPP_POLL})
 
 
 DEFAULT_REPLIES: dict[Reply, str] = {
@@ -40,7 +47,11 @@ DEFAULT_REPLIES: dict[Reply, str] = {
     Reply.TOO_LONG: "Sorry, that message is too long. Text just one of: {codes}.",
     Reply.NOT_OPEN_YET: "Voting for this poll has not opened yet.",
     Reply.CLOSED: "Voting for this poll is closed. Thank you!",
+    Reply.WRONG_CHANNEL: "Sorry, this vote takes votes by {channel} only. Send your vote to "
+    "this number by {channel}.",
     Reply.NO_POLL: "There is no vote running on this number right now.",
+    Reply.NO_WHATSAPP_POLL: "Sorry, there is no vote on WhatsApp on this number. Its votes are "
+    "taken by SMS: text your vote to this number.",
 }
 
 
@@ -57,6 +68,7 @@ def render(poll: PollConfig | None, reply: Reply, code: str = "") -> str:
         keyword = f"{poll.keyword.upper()} " if poll.keyword else ""
         values.update(
             question=poll.question,
+            channel=poll.channels.display_name,
             codes=", ".join(keyword + c.code for c in poll.categories),
             choices=", ".join(f"{keyword}{c.code} for {c.label}" for c in poll.categories),
         )

@@ -11,11 +11,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from lambdas.shared.channels import address_on, split_address
+
 # 128 bits: collisions between two voters of one poll are out of reach, and the item stays small.
 VOTER_KEY_HEX_CHARS = 32
 
 
 def voter_key(secret: bytes, poll_id: str, phone_number: str, key_version: int = 1) -> str:
+    """The voter's pseudonym in the poll. `phone_number` is the bare E.164 number, on every
+    channel (channels.split_address), so one phone has one vote whether it texts or uses
+    WhatsApp."""
     # Version 1 keeps the original input, so keys stored before versions existed still match.
     prefix = poll_id if key_version == 1 else f"{poll_id}\n{key_version}"
     message = f"{prefix}\n{phone_number}".encode()
@@ -23,7 +28,9 @@ def voter_key(secret: bytes, poll_id: str, phone_number: str, key_version: int =
 
 
 def mask_phone(phone_number: str) -> str:
-    """What logs may show of a number: country prefix and last two digits."""
-    if len(phone_number) <= 6:
-        return "***"
-    return phone_number[:3] + "*" * (len(phone_number) - 5) + phone_number[-2:]
+    """What logs may show of a number (bare or "whatsapp:"-prefixed): its channel prefix,
+    country prefix and last two digits."""
+    channel, number = split_address(phone_number)
+    if len(number) <= 6:
+        return address_on(channel, "***")
+    return address_on(channel, number[:3] + "*" * (len(number) - 5) + number[-2:])

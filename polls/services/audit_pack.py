@@ -262,6 +262,8 @@ def _totals_rows(poll: Poll) -> Iterator[tuple[str, str, int, int]]:
     item = tables.read_poll_sums(poll.slug, poll.vote_key_count(), AuditPackError).item()
     removed = removed_counters(item)
     for name, votes in sorted(aggregate_counters(item).items()):
+        if name.startswith(attributes.CHANNEL_PREFIX):
+            continue  # the pack's votes carry no channel, so it has no table of them
         table, key = _table_and_key(name)
         yield (table, key, votes, removed.get(name, 0))
 

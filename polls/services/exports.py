@@ -33,7 +33,16 @@ CHUNK_CHARS = 64 * 1024
 TOTALS_HEADER = ("code", "label", "votes")
 RESULTS_HEADER = ("code", "label", "votes", "share_percent")
 REGIONS_HEADER = ("region", "votes", "share_percent")
-VOTES_HEADER = ("received_at", "category", "label", "voter_key", "region", "message_sid")
+# channel: sms or whatsapp (a vote stored before channels existed came by SMS).
+VOTES_HEADER = (
+    "received_at",
+    "category",
+    "label",
+    "voter_key",
+    "region",
+    "message_sid",
+    "channel",
+)
 
 Row = Sequence[object]
 _VOTE_ATTRIBUTES = (
@@ -43,6 +52,7 @@ _VOTE_ATTRIBUTES = (
     attributes.VOTE_COUNTRY,
     attributes.VOTE_STATE,
     attributes.VOTE_MESSAGE_SID,
+    attributes.VOTE_CHANNEL,
 )
 
 
@@ -134,6 +144,7 @@ def _rows(pages: Iterable[list[dict[str, Any]]], labels: dict[str, str]) -> Iter
                 _string(item, keys.SORT_KEY),
                 region or UNKNOWN_REGION,
                 _string(item, attributes.VOTE_MESSAGE_SID),
+                attributes.vote_channel(item).value,
             )
 
 

@@ -34,6 +34,7 @@ _COPIED_FIELDS = (
     "keyword",
     "allow_vote_change",
     "confirm_votes",
+    "channels",
     "expected_peak_votes_per_second",  # its vote keys are chosen afresh at its first push
     *REPLY_FIELDS.values(),
 )

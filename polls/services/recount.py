@@ -26,6 +26,7 @@ from django.utils import timezone
 from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import VotingState
 from lambdas.shared.counting import (
+    COUNTED_VOTE_ATTRIBUTES,
     UncountableVote,
     aggregate_counters,
     removed_from_aggregate,
@@ -38,13 +39,6 @@ from polls.services.tables import publish_totals
 
 if TYPE_CHECKING:
     from polls.models import Poll
-
-_VOTE_ATTRIBUTES = (
-    attributes.VOTE_CATEGORY,
-    attributes.VOTE_RECEIVED_AT,
-    attributes.VOTE_COUNTRY,
-    attributes.VOTE_STATE,
-)
 
 
 class RecountError(aws.ServiceError):
@@ -73,7 +67,7 @@ def count_stored_votes(poll_id: str, vote_shards: int) -> tuple[Counter[str], in
     add up to, and how many vote items could not be counted (no category)."""
     counted: Counter[str] = Counter()
     uncountable = 0
-    for page in tables.vote_pages(poll_id, vote_shards, _VOTE_ATTRIBUTES, RecountError):
+    for page in tables.vote_pages(poll_id, vote_shards, COUNTED_VOTE_ATTRIBUTES, RecountError):
         for item in page:
             try:
                 counted.update(vote_counters(item))

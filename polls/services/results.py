@@ -11,6 +11,7 @@ from django.conf import settings
 
 from lambdas.shared import attributes, keys
 from lambdas.shared.aggregate_sums import UnreadItems, batch_get
+from lambdas.shared.channels import Channel
 from polls.services import aws, tables
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class PollResults:
     updated_at: datetime | None
     # Region ("US-CA", "GB", "" when Twilio reported none) -> votes, most votes first.
     regions: dict[str, int] = field(default_factory=dict)
+    # Channel -> votes that came by it, every channel listed (attributes.channels_from_aggregate).
+    channels: dict[Channel, int] = field(default_factory=dict)
 
 
 def results_document(results: PollResults) -> dict[str, Any]:
@@ -64,6 +67,10 @@ def results_document(results: PollResults) -> dict[str, Any]:
         "regions": [
             {"region": region or UNKNOWN_REGION, "votes": votes, "share": share(votes, total)}
             for region, votes in results.regions.items()
+        ],
+        "channels": [
+            {"channel": channel.display_name, "votes": votes, "share": share(votes, total)}
+            for channel, votes in results.channels.items()
         ],
     }
 
@@ -86,7 +93,13 @@ def read_results(poll: Poll) -> PollResults:
         )
         if votes
     }
-    return PollResults(rows=rows, total=_total(item), updated_at=_parse_time(item), regions=regions)
+    return PollResults(
+        rows=rows,
+        total=_total(item),
+        updated_at=_parse_time(item),
+        regions=regions,
+        channels=attributes.channels_from_aggregate(item),
+    )
 
 
 def read_votes_per_category(poll: Poll) -> dict[str, int]:

@@ -59,7 +59,7 @@ def set_sms_webhook(number: str, url: str) -> WebhookSet:
             f"the webhook address {url} is on this machine, where Twilio cannot reach it; "
             "set PUBLIC_WEBHOOK_URL to the deployed API's /sms address"
         )
-    client = _client()
+    client = twilio_client()
     account = settings.TWILIO_ACCOUNT_SID
     try:
         candidates = client.api.v2010.account.incoming_phone_numbers.list(
@@ -73,7 +73,7 @@ def set_sms_webhook(number: str, url: str) -> WebhookSet:
     except OSError:  # requests' connection errors and timeouts are OSErrors
         raise TwilioError(f"cannot reach Twilio's API at {client.api.base_url}") from None
     except TwilioException as error:
-        raise TwilioError(_describe(error, account)) from None
+        raise TwilioError(describe_twilio_error(error, account)) from None
     return WebhookSet(
         number=updated.phone_number or number,
         sid=updated.sid or "",
@@ -94,13 +94,13 @@ class NumbersSynced:
 
 def list_account_numbers() -> dict[str, str]:
     """Every phone number of the Twilio account (all pages), with its SID."""
-    client = _client()
+    client = twilio_client()
     try:
         listed = client.api.v2010.account.incoming_phone_numbers.list()
     except OSError:  # as in set_sms_webhook
         raise TwilioError(f"cannot reach Twilio's API at {client.api.base_url}") from None
     except TwilioException as error:
-        raise TwilioError(_describe(error, settings.TWILIO_ACCOUNT_SID)) from None
+        raise TwilioError(describe_twilio_error(error, settings.TWILIO_ACCOUNT_SID)) from None
     return {found.phone_number: found.sid or "" for found in listed if found.phone_number}
 
 
@@ -125,7 +125,7 @@ def sync_phone_numbers() -> NumbersSynced:
     return NumbersSynced(added, updated, sorted(set(known) - set(listed)))
 
 
-def _client() -> Client:
+def twilio_client() -> Client:
     if not settings.TWILIO_ACCOUNT_SID or not settings.TWILIO_AUTH_TOKEN:
         raise TwilioError(
             "no Twilio credentials are configured for the portal "
@@ -141,7 +141,8 @@ def _client() -> Client:
     return client
 
 
-def _describe(error: TwilioException, account: str) -> str:
+def describe_twilio_error(error: TwilioException, account: str) -> str:
+    """What a failed call to Twilio's API means, in words an organiser can act on."""
     status = _status(error)
     if status == 401:
         return "Twilio did not accept the account SID and auth token (HTTP 401)"

@@ -96,7 +96,7 @@ class Ports:
 def system_environment(tmp_path: Path) -> tuple[dict[str, str], Ports]:
     """The environment of a `make run` on free ports with its data under `tmp_path` (no AWS
     variables, no DEBUG: it must work with the settings' defaults), migrated; and the ports."""
-    ports = {name: free_port() for name in ("MOTO", "API", "PORTAL")}
+    ports = {name: free_port() for name in ("MOTO", "API", "PORTAL", "TWILIO")}
     environment = {
         **{
             k: v

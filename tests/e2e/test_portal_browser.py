@@ -87,6 +87,7 @@ def test_an_organiser_runs_a_poll_from_the_browser(backend, live_server, fast_pa
             "C\tCherries\t2\t40.0%",
         ]
         assert "no votes yet" not in page.inner_text(".results-updated")
+        assert page.inner_text(".results-channels") == "SMS 5 (100.0%) · WhatsApp 0 (0.0%)"
 
         with page.expect_download() as results_download:
             page.click("text=Results CSV")
@@ -112,7 +113,15 @@ def test_an_organiser_runs_a_poll_from_the_browser(backend, live_server, fast_pa
         ["US-NY", "2", "40.0"],
         ["GB", "1", "20.0"],
     ]
-    assert votes[0] == ["received_at", "category", "label", "voter_key", "region", "message_sid"]
+    assert votes[0] == [
+        "received_at",
+        "category",
+        "label",
+        "voter_key",
+        "region",
+        "message_sid",
+        "channel",
+    ]
     assert sorted((row[1], row[4]) for row in votes[1:]) == [
         ("A", "US-CA"),
         ("A", "US-CA"),

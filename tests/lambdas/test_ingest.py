@@ -61,9 +61,11 @@ def test_vote_is_stored_pseudonymously_with_coarse_origin(aws):
         "received_at",
         "country",
         "state",
+        "channel",
     }
     assert item["category"] == {"S": "A"}
     assert item["country"] == {"S": "GB"}
+    assert item["channel"] == {"S": "sms"}
     assert "9876" not in str(item)
     assert item["received_at"]["S"].endswith("Z")
 

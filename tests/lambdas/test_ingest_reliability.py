@@ -54,7 +54,9 @@ def test_origin_moved_into_from_keeps_the_signature_but_gets_400(aws, moved):
     response = send(forged, signature=signature)
 
     assert response["statusCode"] == 400
-    assert response["body"] == "From and To must be E.164 phone numbers"
+    assert response["body"] == (
+        "From and To must be E.164 phone numbers, or whatsapp: and an E.164 number"
+    )
     assert vote_items() == []
 
 
@@ -77,7 +79,9 @@ def test_signed_message_from_or_to_a_non_e164_number_gets_400(aws, sender, to):
     response = send(sms("A", sender=sender, to=to))
 
     assert response["statusCode"] == 400
-    assert response["body"] == "From and To must be E.164 phone numbers"
+    assert response["body"] == (
+        "From and To must be E.164 phone numbers, or whatsapp: and an E.164 number"
+    )
     assert vote_items() == []
 
 

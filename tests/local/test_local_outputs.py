@@ -46,7 +46,15 @@ def test_the_portal_settings_come_from_the_file_of_the_emulator_it_talks_to(tmp_
 
 
 @pytest.mark.parametrize(
-    "content", ["{not json", "[]", '{"endpoint": "http://127.0.0.1:5123", "settings": {}}']
+    "content",
+    [
+        "{not json",
+        "[]",
+        '{"endpoint": "http://127.0.0.1:5123", "settings": {}}',
+        # The Twilio stand-in's settings come all together or not at all.
+        '{"endpoint": "http://127.0.0.1:5123", "settings": {"DASHBOARD_IDENTITY_POOL_ID": "p",'
+        ' "PUBLIC_WEBHOOK_URL": "w", "TWILIO_API_BASE_URL": "http://127.0.0.1:3001"}}',
+    ],
 )
 def test_a_file_the_backend_did_not_write_is_refused(tmp_path, content):
     path = tmp_path / "local-outputs.json"

@@ -108,8 +108,11 @@ def test_seed_demo_is_idempotent_and_pushes_the_demo_poll(aws):
     ],
 )
 def test_organiser_commands_explain_themselves(command, mentions):
-    help_text = (
-        load_command_class("polls", command).create_parser("manage.py", command).format_help()
+    help_text = " ".join(  # as one line: argparse wraps it at the terminal's width
+        load_command_class("polls", command)
+        .create_parser("manage.py", command)
+        .format_help()
+        .split()
     )
 
     assert all(mention in help_text for mention in mentions), help_text

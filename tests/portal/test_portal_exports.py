@@ -133,8 +133,17 @@ def test_the_votes_download_has_every_vote_and_no_phone_number(voted):
 
     assert response["Content-Disposition"] == 'attachment; filename="fruit-votes.csv"'
     header, *rows = rows_of(body)
-    assert header == ["received_at", "category", "label", "voter_key", "region", "message_sid"]
+    assert header == [
+        "received_at",
+        "category",
+        "label",
+        "voter_key",
+        "region",
+        "message_sid",
+        "channel",
+    ]
     assert sorted(row[5] for row in rows) == sorted(sids)
+    assert {row[6] for row in rows} == {"sms"}
     # message_sid -> (category, label, region)
     assert {row[5]: (row[1], row[2], row[4]) for row in rows} == {
         sids[0]: ("A", "Apples", "US-CA"),

@@ -121,6 +121,11 @@ def test_the_results_json_has_counts_shares_and_last_update(aws, alice):
             {"region": "US-CA", "votes": 3, "share": 75.0},
             {"region": "(unknown)", "votes": 1, "share": 25.0},
         ],
+        # Totals counted before channels (no "ch:" counter) came by SMS.
+        "channels": [
+            {"channel": "SMS", "votes": 4, "share": 100.0},
+            {"channel": "WhatsApp", "votes": 0, "share": 0.0},
+        ],
     }
 
 

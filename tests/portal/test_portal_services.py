@@ -143,6 +143,6 @@ def test_results_name_a_missing_table(aws):
 def test_every_overridable_reply_has_a_field_and_only_overrides_reach_the_config():
     poll = make_poll(**LUNCH, reply_help="  ", **{REPLY_FIELDS[Reply.CLOSED]: "Over!"})
 
-    assert set(REPLY_FIELDS) == set(Reply) - {Reply.NO_POLL}
+    assert set(REPLY_FIELDS) == set(Reply) - {Reply.NO_POLL, Reply.NO_WHATSAPP_POLL}
     assert all(hasattr(poll, field) for field in REPLY_FIELDS.values())
     assert poll.to_config().replies == {"closed": "Over!"}

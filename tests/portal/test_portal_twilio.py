@@ -1,22 +1,16 @@
 """Pointing a poll's Twilio number at the webhook: the twilio SDK's REST client, through its
-own HTTP client, against a local stand-in of Twilio's API (IncomingPhoneNumbers list and
-update, Basic auth, Twilio's JSON shapes and error bodies)."""
+own HTTP client, against the local stand-in of Twilio's API (deploy/local/twilio_api.py:
+IncomingPhoneNumbers list and update, Basic auth, Twilio's JSON shapes and error bodies)."""
 
 from __future__ import annotations
 
-import base64
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 
 from deploy.local.resources import DEMO_NUMBER
+from deploy.local.twilio_api import TWILIO_DEMO_REPLY, TwilioStandIn
 from polls.models import PhoneNumber, Poll
 from tests.factories import (
     POLLS_URL,
@@ -33,160 +27,22 @@ pytestmark = pytest.mark.django_db
 ACCOUNT = "AC" + "1f" * 16
 TOKEN = "s3cret-auth-token-never-shown"
 WEBHOOK = "https://abc123.execute-api.us-east-1.amazonaws.com/sms"
-# Where Twilio sends the texts of a number nobody has configured.
-TWILIO_DEMO_REPLY = "https://demo.twilio.com/welcome/sms/reply"
 API = "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers"
 NUMBERS_URL = "/admin/polls/phonenumber/"
 
 
-def twilio_number(phone_number: str, sid: str) -> dict[str, Any]:
-    """An IncomingPhoneNumber as Twilio's API returns it."""
-    uri = f"{API.format(account=ACCOUNT)}/{sid}.json"
-    return {
-        "account_sid": ACCOUNT,
-        "address_requirements": "none",
-        "address_sid": None,
-        "api_version": "2010-04-01",
-        "beta": False,
-        "bundle_sid": None,
-        "capabilities": {"fax": False, "mms": True, "sms": True, "voice": True},
-        "date_created": "Thu, 30 Jul 2015 23:19:04 +0000",
-        "date_updated": "Thu, 30 Jul 2015 23:19:04 +0000",
-        "emergency_address_sid": None,
-        "emergency_address_status": "unregistered",
-        "emergency_status": "Active",
-        "friendly_name": phone_number,
-        "identity_sid": None,
-        "origin": "twilio",
-        "phone_number": phone_number,
-        "sid": sid,
-        "sms_application_sid": "",
-        "sms_fallback_method": "POST",
-        "sms_fallback_url": "",
-        "sms_method": "POST",
-        "sms_url": TWILIO_DEMO_REPLY,
-        "status": "in-use",
-        "status_callback": "",
-        "status_callback_method": "POST",
-        "subresource_uris": {"assigned_add_ons": uri.replace(".json", "/AssignedAddOns.json")},
-        "trunk_sid": None,
-        "uri": uri,
-        "voice_application_sid": None,
-        "voice_caller_id_lookup": False,
-        "voice_fallback_method": "POST",
-        "voice_fallback_url": None,
-        "voice_method": "POST",
-        "voice_receive_mode": "voice",
-        "voice_url": None,
-    }
-
-
-@dataclass
-class FakeTwilio:
-    """The account's numbers, and every request the API received (method, path, form)."""
-
-    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Listed, but released before an update reaches them.
-    released: set[str] = field(default_factory=set)
-    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    url: str = ""
-
-
-def _error(status: int, code: int, message: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "message": message,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
-
-
-def _handler(twilio: FakeTwilio) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, document: dict[str, Any]) -> None:
-            body = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _authorised(self) -> bool:
-            expected = base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
-            if self.headers.get("Authorization") == f"Basic {expected}":
-                return True
-            self._send(401, _error(401, 20003, "Authenticate"))
-            return False
-
-        def do_GET(self) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            query = dict(urllib.parse.parse_qsl(url.query))
-            twilio.requests.append(("GET", url.path, query))
-            if not self._authorised():
-                return
-            if url.path != f"{API.format(account=ACCOUNT)}.json":
-                self._send(
-                    404, _error(404, 20404, f"The requested resource {url.path} was not found")
-                )
-                return
-            # Twilio matches partial numbers too.
-            wanted = query.get("PhoneNumber", "").lstrip("+")
-            found = [n for n in twilio.numbers.values() if wanted in n["phone_number"]]
-            page_uri = f"{url.path}?{url.query}"
-            self._send(
-                200,
-                {
-                    "end": max(len(found) - 1, 0),
-                    "first_page_uri": page_uri,
-                    "incoming_phone_numbers": found,
-                    "next_page_uri": None,
-                    "page": 0,
-                    "page_size": int(query.get("PageSize", 50)),
-                    "previous_page_uri": None,
-                    "start": 0,
-                    "uri": page_uri,
-                },
-            )
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-            twilio.requests.append(("POST", self.path, form))
-            if not self._authorised():
-                return
-            sid = self.path.rpartition("/")[2].removesuffix(".json")
-            number = twilio.numbers.get(sid)
-            if number is None or number["uri"] != self.path or sid in twilio.released:
-                self._send(
-                    404, _error(404, 20404, f"The requested resource {self.path} was not found")
-                )
-                return
-            number.update(sms_url=form.get("SmsUrl", ""), sms_method=form.get("SmsMethod", ""))
-            number["date_updated"] = "Thu, 26 Nov 2026 21:00:00 +0000"
-            self._send(200, number)
-
-    return Handler
-
-
 @pytest.fixture
-def twilio(aws, settings) -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    for phone_number, sid in [(DEMO_NUMBER, "PN" + "a" * 32), (DEMO_NUMBER + "1", "PN" + "b" * 32)]:
-        fake.numbers[sid] = twilio_number(phone_number, sid)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+def twilio(aws, settings) -> Iterator[TwilioStandIn]:
+    fake = TwilioStandIn(account_sid=ACCOUNT, auth_token=TOKEN)
+    fake.add_number(DEMO_NUMBER, "PN" + "a" * 32)
+    fake.add_number(DEMO_NUMBER + "1", "PN" + "b" * 32)
+    fake.start()
     settings.TWILIO_ACCOUNT_SID = ACCOUNT
     settings.TWILIO_AUTH_TOKEN = TOKEN
     settings.TWILIO_API_BASE_URL = fake.url
     settings.PUBLIC_WEBHOOK_URL = WEBHOOK
     yield fake
-    server.shutdown()
-    server.server_close()
+    fake.stop()
 
 
 def configure(client, *polls):

@@ -14,7 +14,8 @@ from polls.services import exports
 class Command(BaseCommand):
     help = (
         "Write every vote of the poll SLUG as CSV (received_at, category, label, voter_key, "
-        "region, message_sid; never a phone number), in storage order, with flat memory."
+        "region, message_sid, channel: sms or whatsapp; never a phone number), in storage "
+        "order, with flat memory."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

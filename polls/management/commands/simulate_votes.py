@@ -13,7 +13,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deploy.local.resources import DEV_TWILIO_AUTH_TOKEN
+from deploy.local.twilio_api import StandInClient
 from lambdas.shared import config_item, keys
+from lambdas.shared.channels import Channel
 from lambdas.shared.config_doc import InvalidConfig, PollConfig, VotingState
 from loadgen.ledger import Counts
 from loadgen.plan import BadPlan, PlanSpec, validate
@@ -59,6 +61,19 @@ class Command(BaseCommand):
             default=0.5,
             help="share of repeat texts that ask for another category (default %(default)s)",
         )
+        channels = parser.add_mutually_exclusive_group()
+        channels.add_argument(
+            "--channel",
+            choices=[channel.value for channel in Channel],
+            help="send every text by this channel (sms: --whatsapp-share 0; whatsapp: 1)",
+        )
+        channels.add_argument(
+            "--whatsapp-share",
+            type=float,
+            default=0.0,
+            help="share of texts sent on WhatsApp, the rest by SMS; a phone may use both, "
+            "with one vote (default %(default)s)",
+        )
         parser.add_argument(
             "--mix",
             default="",
@@ -79,6 +94,20 @@ class Command(BaseCommand):
             default=30.0,
             help="seconds to wait for the totals after the last reply (default %(default)s)",
         )
+        parser.add_argument(
+            "--direct",
+            action="store_true",
+            help="post straight to --url even when the local Twilio stand-in runs (by default "
+            "texts go through it when TWILIO_API_BASE_URL points at it, as `make run` sets, so "
+            "its message log has them; --url is then the number's webhook)",
+        )
+        parser.add_argument(
+            "--drop-webhook-share",
+            type=float,
+            default=0.0,
+            help="share of texts the Twilio stand-in logs but never delivers, for "
+            "`manage.py reconcile --recover` to find (default %(default)s)",
+        )
         parser.add_argument("--seed", type=int, help="make the plan reproducible")
         parser.add_argument("--json", type=Path, help="also write the result as JSON here")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -87,15 +116,20 @@ class Command(BaseCommand):
         poll = poll_by_slug(slug)
         total = options["total"]
         voters = options["voters"] or max(1, math.ceil(total * 0.8))
+        whatsapp_share = options["whatsapp_share"]
+        if options["channel"] is not None:
+            whatsapp_share = 1.0 if options["channel"] == Channel.WHATSAPP.value else 0.0
         load = LoadOptions(
             url=options["url"],
             auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN,
-            plan=PlanSpec(total, voters, options["change_share"], options["seed"]),
+            plan=PlanSpec(total, voters, options["change_share"], options["seed"], whatsapp_share),
             mix=options["mix"],
             rate=options["rate"],
             concurrency=options["concurrency"],
             wait=options["wait"],
             signature_url=options["signature_url"],
+            twilio=None if options["direct"] else _twilio_stand_in(),
+            drop_webhook_share=options["drop_webhook_share"],
         )
         _check_options(load)
         config = _pushed_config(poll)
@@ -104,6 +138,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"poll {slug!r} is not taking votes ({state.value}); open it and push it first"
             )
+        _check_channels(config, whatsapp_share)
         progress = ProgressBar(self._write_progress, terminal=self.stderr.isatty())
         try:
             result = run_load(
@@ -153,6 +188,38 @@ def _check_options(load: LoadOptions) -> None:
         raise CommandError("--rate and --wait must not be negative")
     if load.concurrency < 1:
         raise CommandError("--concurrency must be at least 1")
+    if not 0 <= load.drop_webhook_share <= 1:
+        raise CommandError("--drop-webhook-share must be between 0 and 1")
+    if load.drop_webhook_share and load.twilio is None:
+        raise CommandError(
+            "--drop-webhook-share needs the local Twilio stand-in (`make run`; not with --direct)"
+        )
+
+
+def _twilio_stand_in() -> StandInClient | None:
+    """The local Twilio stand-in the portal's settings point at (`make run` sets them), if
+    any: texts through it are in its message log."""
+    if not settings.TWILIO_API_BASE_URL:
+        return None
+    return StandInClient(
+        settings.TWILIO_API_BASE_URL, settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN
+    )
+
+
+def _check_channels(config: PollConfig, whatsapp_share: float) -> None:
+    """Refuse traffic on a channel the poll does not take: its texts would all be refused."""
+    sent = {Channel.WHATSAPP} if whatsapp_share == 1 else {Channel.SMS}
+    if 0 < whatsapp_share < 1:
+        sent.add(Channel.WHATSAPP)
+    refused = [
+        channel.display_name for channel in sorted(sent) if not config.channels.takes(channel)
+    ]
+    if refused:
+        raise CommandError(
+            f"poll {config.poll_id!r} takes votes by {config.channels.display_name} only, not "
+            f"{' or '.join(refused)}: use --channel {config.channels.value} (or change its "
+            "channels and push it)"
+        )
 
 
 def _pushed_config(poll: Poll) -> PollConfig:
@@ -189,6 +256,8 @@ def _read_counts(poll: Poll) -> Counts:
 
 
 def _hint(reason: str) -> str:
+    if "from the Twilio stand-in" in reason:
+        return ": the stand-in texts only its own numbers (the demo's); use --direct for others"
     if "HTTP 403" in reason:
         return ": the webhook refused the signature; set TWILIO_AUTH_TOKEN to its auth token"
     if "connection refused" in reason or "timed out" in reason:

@@ -1,5 +1,6 @@
 // Keeps a poll's results panel current: reads the panel's JSON URL every few seconds and
-// redraws the rows, total and time of the last vote. Text only (textContent), never HTML.
+// redraws the rows, total, split by channel and time of the last vote. Text only
+// (textContent), never HTML.
 "use strict";
 (function () {
   function cell(row, text) {
@@ -18,6 +19,11 @@
     });
     panel.querySelector("tbody").replaceChildren(...rows);
     panel.querySelector(".results-total").textContent = String(data.total);
+    panel.querySelector(".results-channels").textContent = data.channels
+      .map(function (split) {
+        return split.channel + " " + split.votes + " (" + split.share.toFixed(1) + "%)";
+      })
+      .join(" · ");
     panel.querySelector(".results-updated").textContent = data.updated || "no votes yet";
   }
 

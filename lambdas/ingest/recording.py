@@ -1,0 +1,151 @@
+"""What a verified Twilio message does: its poll, its parse, its vote recorded, its reply.
+
+`answer_message` is the one path every verified message takes: the webhook's
+(lambdas.ingest.handler, with the function's clients and caches) and the portal's recovery of a
+message Twilio received but the webhook never stored (polls/services/reconcile.py, with the
+portal's). Same parsing, same voter key, same allowance, same idempotency: a message whose
+MessageSid is already stored changes nothing. The module holds no state and reads no
+environment, so the portal can import it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from lambdas.ingest.twilio_request import TwilioMessage
+from lambdas.ingest.votes import Ballot, VoteResult, record_vote
+from lambdas.shared import parsing
+from lambdas.shared.channels import Channel
+from lambdas.shared.config_doc import PollConfig, VotingState
+from lambdas.shared.replies import Reply, render
+from lambdas.shared.timestamps import stored_time
+from lambdas.shared.voters import voter_key
+
+
+class OutcomeLog(Protocol):
+    def __call__(
+        self, outcome: str, message: TwilioMessage | None = None, **fields: object
+    ) -> None:
+        """One line (and metric) per message: phone numbers masked, no bodies."""
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Where a message's vote is written and what the recording reads."""
+
+    dynamodb: Any
+    votes_table: str
+    # The pushed polls of a Twilio number.
+    polls_for: Callable[[str], list[PollConfig]]
+    # The voter-hash key (a secret), read only when a vote is recorded.
+    voter_hash_key: Callable[[], str]
+    log: OutcomeLog
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What became of a message: its reply (None: none), its outcome (a `_log` outcome name:
+    a VoteResult value when it reached the votes table), the poll it went to and the category
+    the voter's vote counts for (empty when no vote was recorded)."""
+
+    reply: str | None
+    outcome: str
+    poll_id: str = ""
+    category: str = ""
+
+
+# Outcomes of messages that were no vote, as `answer_message` names them.
+NO_POLL = "no_poll"
+OPT_OUT = "opt_out"
+HELP = "help"
+CLOSED = "closed"
+INVALID = "invalid"
+WRONG_CHANNEL = "wrong_channel"  # by a channel its poll (or every poll of the number) does not take
+
+_REPLY_FOR_STATE = {
+    VotingState.DRAFT: Reply.NOT_OPEN_YET,
+    VotingState.NOT_OPEN_YET: Reply.NOT_OPEN_YET,
+    VotingState.CLOSED: Reply.CLOSED,
+}
+_REPLY_FOR_RESULT = {
+    VoteResult.ACCEPTED: Reply.CONFIRMED,
+    VoteResult.REPLAYED: Reply.CONFIRMED,
+    VoteResult.DUPLICATE: Reply.ALREADY_VOTED,
+    VoteResult.CHANGED: Reply.CHANGED,
+    VoteResult.CHANGE_LIMIT: Reply.CHANGE_LIMIT,
+}
+
+
+def answer_message(
+    message: TwilioMessage, received_at: datetime, now: datetime, recorder: Recorder
+) -> Answered:
+    """Answer a verified message at `now`, recording its vote (received at `received_at`)
+    if it is one."""
+    polls = recorder.polls_for(message.to)
+    if (
+        message.channel is Channel.WHATSAPP
+        and polls
+        and not any(poll.channels.takes(Channel.WHATSAPP) for poll in polls)
+    ):
+        recorder.log(WRONG_CHANNEL, message=message)
+        return Answered(render(None, Reply.NO_WHATSAPP_POLL), WRONG_CHANNEL)
+    poll = parsing.select_poll(polls, message.body)
+    if poll is None:
+        recorder.log(NO_POLL, message=message)
+        return Answered(render(None, Reply.NO_POLL), NO_POLL)
+    outcome = parsing.parse_message(poll, message.body)
+    if isinstance(outcome, parsing.OptOut):
+        recorder.log(OPT_OUT, message=message, poll=poll.poll_id)
+        return Answered(None, OPT_OUT, poll.poll_id)  # Twilio answers opt-out words itself.
+    if not poll.channels.takes(message.channel):
+        recorder.log(WRONG_CHANNEL, message=message, poll=poll.poll_id)
+        return Answered(render(poll, Reply.WRONG_CHANNEL), WRONG_CHANNEL, poll.poll_id)
+    if isinstance(outcome, parsing.Help):
+        recorder.log(HELP, message=message, poll=poll.poll_id)
+        return Answered(render(poll, Reply.HELP), HELP, poll.poll_id)
+    state = poll.voting_state(now)
+    if state != VotingState.ACCEPTING:
+        recorder.log(CLOSED, message=message, poll=poll.poll_id, state=state.value)
+        return Answered(render(poll, _REPLY_FOR_STATE[state]), CLOSED, poll.poll_id)
+    if isinstance(outcome, parsing.TooLong):
+        recorder.log(INVALID, message=message, poll=poll.poll_id, reason="too_long")
+        return Answered(render(poll, Reply.TOO_LONG), INVALID, poll.poll_id)
+    if isinstance(outcome, parsing.Unknown):
+        recorder.log(INVALID, message=message, poll=poll.poll_id, reason="unknown_code")
+        return Answered(render(poll, Reply.UNKNOWN), INVALID, poll.poll_id)
+    return _record(poll, message, outcome.code, received_at, recorder)
+
+
+def _record(
+    poll: PollConfig, message: TwilioMessage, code: str, received_at: datetime, recorder: Recorder
+) -> Answered:
+    secret = recorder.voter_hash_key().encode()
+    ballot = Ballot(
+        poll_id=poll.poll_id,
+        voter_key=voter_key(secret, poll.poll_id, message.sender, poll.voter_key_version),
+        category=code,
+        message_sid=message.message_sid,
+        received_at=stored_time(received_at),
+        vote_shards=poll.vote_shards,
+        country=message.country,
+        state=message.state,
+        channel=message.channel,
+        # Never before the poll stops taking votes for good (voting_state), so the TTL cannot
+        # remove a vote while its voter could vote again.
+        expires_at=None
+        if poll.votes_expire_at is None
+        else math.ceil(poll.votes_expire_at.timestamp()),
+    )
+    recorded = record_vote(
+        recorder.dynamodb, recorder.votes_table, ballot, allow_change=poll.allow_vote_change
+    )
+    result = recorded.result.value
+    recorder.log(result, message=message, poll=poll.poll_id, category=recorded.category)
+    reply = _REPLY_FOR_RESULT[recorded.result]
+    if reply == Reply.CONFIRMED and not poll.confirm_votes:
+        return Answered(None, result, poll.poll_id, recorded.category)
+    return Answered(render(poll, reply, recorded.category), result, poll.poll_id, recorded.category)
