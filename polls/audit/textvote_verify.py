@@ -49,7 +49,7 @@ VOTES = "votes.csv"
 INVALIDATIONS = "invalidations.csv"
 TOTALS = "totals.csv"
 WATERMARKS = "watermarks.csv"
-VOTES_HEADER = ("voter_key", "category", "region", "received_at", "message_sid_sha256")
+VOTES_HEADER = ("voter_key", "category", "region", "received_at", "message_sid_sha256", "channel")
 # One row per void or unvoid, oldest first: a vote counts unless its voter key's last row is
 # a void.
 INVALIDATIONS_HEADER = ("at", "action", "voter_key", "reason")
@@ -63,7 +63,8 @@ TOTAL_TABLE = "total"
 CATEGORY_TABLE = "category"
 REGION_TABLE = "region"
 MINUTE_TABLE = "minute"
-TABLES = (TOTAL_TABLE, CATEGORY_TABLE, REGION_TABLE, MINUTE_TABLE)
+CHANNEL_TABLE = "channel"  # key: "sms" or "whatsapp", what the message came by
+TABLES = (TOTAL_TABLE, CATEGORY_TABLE, REGION_TABLE, MINUTE_TABLE, CHANNEL_TABLE)
 # The tally's exactly-once state of each vote shard: the last stream sequence number applied.
 WATERMARKS_HEADER = ("vote_shard", "watermark", "updated_at")
 # What the pack's key signs with (AWS KMS's name for it).
@@ -282,11 +283,11 @@ def _derived_totals(directory: Path, voided: set[str]) -> tuple[Counter[tuple[st
     """(table, key) -> the votes counted from votes.csv, and how many rows were voided."""
     derived: Counter[tuple[str, str]] = Counter()
     skipped = 0
-    for line, (voter_key, category, region, received_at, sid_hash) in _rows(
+    for line, (voter_key, category, region, received_at, sid_hash, channel) in _rows(
         directory / VOTES, VOTES_HEADER
     ):
-        if not voter_key or not category:
-            raise ValueError(f"line {line}: a vote needs a voter key and a category")
+        if not voter_key or not category or not channel:
+            raise ValueError(f"line {line}: a vote needs a voter key, a category and a channel")
         if not SHA256_HEX.fullmatch(sid_hash):
             raise ValueError(f"line {line}: {sid_hash!r} is not a SHA-256")
         if voter_key in voided:
@@ -295,6 +296,7 @@ def _derived_totals(directory: Path, voided: set[str]) -> tuple[Counter[tuple[st
         derived[(TOTAL_TABLE, "")] += 1
         derived[(CATEGORY_TABLE, category)] += 1
         derived[(REGION_TABLE, region)] += 1
+        derived[(CHANNEL_TABLE, channel)] += 1
         if received_at:
             derived[(MINUTE_TABLE, received_at[:MINUTE_CHARS])] += 1
     return derived, skipped

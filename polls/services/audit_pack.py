@@ -56,6 +56,7 @@ from lambdas.shared.counting import removed_from_aggregate as removed_counters
 from lambdas.shared.timestamps import stored_time
 from polls.audit import textvote_verify as pack
 from polls.services import aws, tables
+from polls.services.exports import VOTE_ROW_ATTRIBUTES
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -65,14 +66,6 @@ MAX_SIGNED_BYTES = 4096
 NOT_A_GIT_CHECKOUT = "unknown (not a git checkout)"
 CONFIG_VERSIONS_KEPT = (
     "the current version only: the portal keeps no earlier versions of a configuration"
-)
-_VOTE_ATTRIBUTES = (
-    keys.SORT_KEY,
-    attributes.VOTE_CATEGORY,
-    attributes.VOTE_RECEIVED_AT,
-    attributes.VOTE_COUNTRY,
-    attributes.VOTE_STATE,
-    attributes.VOTE_MESSAGE_SID,
 )
 _TABLE_OF_PREFIX = (
     (attributes.COUNT_PREFIX, pack.CATEGORY_TABLE),
@@ -238,7 +231,7 @@ def _pushed_config(poll: Poll) -> dict[str, Any]:
 
 def _vote_rows(poll: Poll) -> Iterator[tuple[str, ...]]:
     for page in tables.vote_pages(
-        poll.slug, poll.vote_key_count(), _VOTE_ATTRIBUTES, AuditPackError
+        poll.slug, poll.vote_key_count(), VOTE_ROW_ATTRIBUTES, AuditPackError
     ):
         for item in page:
             try:
@@ -255,6 +248,7 @@ def _vote_rows(poll: Poll) -> Iterator[tuple[str, ...]]:
                 region.removeprefix(attributes.REGION_PREFIX),
                 _string(item, attributes.VOTE_RECEIVED_AT),
                 hashlib.sha256(sid.encode()).hexdigest(),
+                attributes.vote_channel(item).value,
             )
 
 
@@ -263,9 +257,17 @@ def _totals_rows(poll: Poll) -> Iterator[tuple[str, str, int, int]]:
     removed = removed_counters(item)
     for name, votes in sorted(aggregate_counters(item).items()):
         if name.startswith(attributes.CHANNEL_PREFIX):
-            continue  # the pack's votes carry no channel, so it has no table of them
+            continue  # in the channel table below, with SMS
         table, key = _table_and_key(name)
         yield (table, key, votes, removed.get(name, 0))
+    # Every channel, SMS included: the totals keep no SMS counter (it is the total less the
+    # other channels, attributes.channels_from_aggregate), the pack lists it for the auditor.
+    removed_channels = attributes.channels_from_aggregate(
+        {name: {"N": str(n)} for name, n in removed.items()}
+    )
+    for channel, votes in attributes.channels_from_aggregate(item).items():
+        if votes or removed_channels[channel]:
+            yield (pack.CHANNEL_TABLE, channel.value, votes, removed_channels[channel])
 
 
 def _table_and_key(counter: str) -> tuple[str, str]:

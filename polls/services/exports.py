@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdas.shared import attributes, keys
+from lambdas.shared.counting import COUNTED_VOTE_ATTRIBUTES
 from polls.services import aws, tables
 from polls.services.results import REMOVED_LABEL, UNKNOWN_REGION, PollResults, share
 
@@ -45,15 +46,9 @@ VOTES_HEADER = (
 )
 
 Row = Sequence[object]
-_VOTE_ATTRIBUTES = (
-    keys.SORT_KEY,
-    attributes.VOTE_CATEGORY,
-    attributes.VOTE_RECEIVED_AT,
-    attributes.VOTE_COUNTRY,
-    attributes.VOTE_STATE,
-    attributes.VOTE_MESSAGE_SID,
-    attributes.VOTE_CHANNEL,
-)
+# What a vote's row is read from (its voter key, what counting reads, its MessageSid): the
+# votes CSV's and the audit pack's (polls/services/audit_pack.py).
+VOTE_ROW_ATTRIBUTES = (keys.SORT_KEY, *COUNTED_VOTE_ATTRIBUTES, attributes.VOTE_MESSAGE_SID)
 
 
 class ExportError(aws.ServiceError):
@@ -125,7 +120,7 @@ def vote_rows(poll: Poll) -> Iterator[Row]:
     raise ExportError here rather than halfway through a download.
     """
     labels = {category.code: category.label for category in poll.categories.all()}
-    pages = tables.vote_pages(poll.slug, poll.vote_key_count(), _VOTE_ATTRIBUTES, ExportError)
+    pages = tables.vote_pages(poll.slug, poll.vote_key_count(), VOTE_ROW_ATTRIBUTES, ExportError)
     first = next(pages)
     return itertools.chain([VOTES_HEADER], _rows(itertools.chain([first], pages), labels))
 

@@ -257,7 +257,7 @@ def test_a_pack_resigned_by_a_forger_fails_against_the_published_key(pack: Path,
     published = kms_public_key_pem()
     with (pack / verifier.VOTES).open("a", encoding="utf-8", newline="") as votes:
         csv.writer(votes, lineterminator="\n").writerow(
-            ("f" * 16, "C", "GB", "2026-12-01T06:00:00.000Z", "0" * 64)
+            ("f" * 16, "C", "GB", "2026-12-01T06:00:00.000Z", "0" * 64, "sms")
         )
     resign(pack, ec.generate_private_key(ec.SECP256R1()))
 
@@ -270,6 +270,9 @@ def test_a_pack_resigned_by_a_forger_fails_against_the_published_key(pack: Path,
         forged.problems
     )
     assert "totals.csv: total (all votes) is 5, the votes give 6 (+0 removed by retention)" in (
+        forged.problems
+    )
+    assert "totals.csv: channel 'sms' is 5, the votes give 6 (+0 removed by retention)" in (
         forged.problems
     )
     assert any(p.startswith("public_key.pem: signed by key") for p in against_published.problems)

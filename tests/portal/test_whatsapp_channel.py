@@ -119,6 +119,11 @@ def test_the_recount_and_the_audit_pack_agree_with_whatsapp_votes(
     result = verifier.verify(pack)
     assert result.problems == []
     assert result.counted == {"A": 1, "B": 2, "": 3}
+    with (pack / verifier.TOTALS).open(encoding="utf-8") as totals:
+        channels = [row for row in csv.reader(totals) if row[0] == verifier.CHANNEL_TABLE]
+    assert channels == [["channel", "sms", "1", "0"], ["channel", "whatsapp", "2", "0"]]
+    with (pack / verifier.VOTES).open(encoding="utf-8") as votes:
+        assert sorted(row[-1] for row in list(csv.reader(votes))[1:]) == ["sms", *["whatsapp"] * 2]
 
 
 def test_an_organiser_narrows_a_polls_channels_and_the_push_carries_it(aws, alice):
