@@ -1,7 +1,8 @@
 """The published demo poll in Chromium at a phone's, a laptop's, a full-HD and a 4K screen's
 size, in normal and presenter mode: it fits, its colours differ, it says how to vote (the
 number as its country writes it, QR codes and links that open the messaging app with the vote
-filled in), and it tells screen readers the totals without flooding them."""
+filled in), it tells screen readers the totals without flooding them, and in presenter mode
+it shows the votes per minute and the regions beside the bars unless told `bars-only`."""
 
 from __future__ import annotations
 
@@ -132,6 +133,62 @@ def test_the_demo_poll_fits_a_phone_in_one_column_with_a_tap_to_vote_link_per_ch
     assert qr["x"] == results["x"]
 
 
+# The timeline and the regions: where each shows on the screen, its smallest type, its text
+# that lies outside it (cut off), and the regions listed, largest first, with "+N more".
+DETAIL = """() => {
+  const visible = (e) => e.getClientRects().length > 0
+    && getComputedStyle(e).visibility !== "hidden";
+  const section = (id) => {
+    const element = document.getElementById(id);
+    if (!visible(element)) return null;
+    const box = element.getBoundingClientRect();
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    const sizes = [];
+    const outside = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.parentElement;
+      if (!node.textContent.trim() || !visible(text)) continue;
+      sizes.push(parseFloat(getComputedStyle(text).fontSize));
+      // The text's own box, not its element's: text that runs out of its cell counts, except
+      // where it is meant to end in "…".
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      const r = range.getBoundingClientRect();
+      const cut = getComputedStyle(text).textOverflow === "ellipsis";
+      if (r.top < box.top || r.bottom > box.bottom
+          || (!cut && (r.left < box.left || r.right > box.right))) {
+        outside.push(node.textContent.trim());
+      }
+    }
+    return { top: box.top, left: box.left, bottom: box.bottom, right: box.right,
+             smallestFont: Math.min(...sizes), outside };
+  };
+  const more = document.getElementById("regions-more");
+  const rows = [...document.querySelectorAll("#regions-body tr")];
+  return {
+    timeline: section("timeline"),
+    regions: section("regions"),
+    timeLabels: document.querySelectorAll("#timeline-axis span").length,
+    regionNames: rows.map((row) => row.cells[0].textContent),
+    regionVotes: rows.map((row) => Number(row.cells[2].textContent.replace(/,/g, ""))),
+    more: visible(more) ? more.textContent : null,
+  };
+}"""
+
+
+def assert_readable_beside_the_bars(detail: dict, viewport: dict[str, int]) -> None:
+    """The timeline and the regions are on the screen, beside (not under) the bars, whole,
+    with type of at least 1.2 % of the screen's height."""
+    for name in ("timeline", "regions"):
+        box = detail[name]
+        assert box is not None, (name, viewport, detail)
+        assert box["left"] >= 0 and box["right"] <= viewport["width"], (name, viewport, box)
+        assert box["top"] >= 0 and box["bottom"] <= viewport["height"], (name, viewport, box)
+        assert box["smallestFont"] >= 0.012 * viewport["height"], (name, viewport, box)
+        assert box["outside"] == [], (name, viewport, box)
+    assert detail["timeLabels"] == 3
+
+
 @pytest.mark.parametrize("present", [False, True], ids=["normal", "presenter"])
 def test_the_demo_poll_fits_each_screen(demo_url, page, present):
     sizes = []
@@ -149,6 +206,10 @@ def test_the_demo_poll_fits_each_screen(demo_url, page, present):
         if present:
             assert layout["scrollHeight"] <= layout["height"], (viewport, layout)
             assert layout["bars"] >= 0.6 * layout["height"], (viewport, layout)
+            detail = page.evaluate(DETAIL)
+            assert_readable_beside_the_bars(detail, viewport)
+            assert detail["regionNames"] == ["United States (CA)"]
+            assert detail["more"] is None
         sizes.append(layout["headingSize"])
     if present:  # type grows with the screen
         assert sizes[0] < sizes[1] < sizes[2], sizes
@@ -175,6 +236,72 @@ def test_up_to_ten_choices_fill_a_presenter_screen_without_scroll_bars(
         assert layout["scrollHeight"] <= layout["height"], (viewport, layout)
         assert layout["bars"] >= 0.6 * layout["height"], (viewport, layout)
         assert layout["qrCodes"] == qr_codes
+
+
+# 50 countries (Twilio's FromCountry): the first three with 4, 3 and 2 votes, the rest with one.
+# fmt: off
+COUNTRIES = [
+    "JP", "DE", "FR", "GB", "IT", "ES", "PT", "NL", "BE", "LU",
+    "IE", "DK", "NO", "SE", "FI", "IS", "EE", "LV", "LT", "PL",
+    "CZ", "SK", "AT", "CH", "HU", "SI", "HR", "RS", "BA", "ME",
+    "AL", "MK", "GR", "BG", "RO", "MD", "UA", "TR", "CY", "MT",
+    "MX", "BR", "AR", "CL", "PE", "CO", "AU", "NZ", "ZA", "IN",
+]
+# fmt: on
+
+
+def test_fifty_regions_and_ten_choices_fit_a_presenter_screen_with_the_largest_regions_listed(
+    backend, page
+):
+    poll = make_poll(
+        slug="many",
+        question="Which of these talks should open the conference next year, do you think?",
+        categories=[(f"{n}", f"Talk number {n} with a longish title") for n in range(10)],
+        push=True,
+        status=PollStatus.OPEN,
+    )
+    senders = (country for n, country in enumerate(COUNTRIES) for _ in range(max(1, 4 - n)))
+    votes = 0
+    for votes, country in enumerate(senders, start=1):
+        params = sms(str(votes % 10), sender=f"+1555041{votes:04d}", country=country, state="")
+        response = post_signed(backend.webhook_url, params, DEV_TWILIO_AUTH_TOKEN)
+        assert response.status == 200, response
+    url = publish_dashboard(poll) + "?present"
+    show(page, url, SCREENS[0], total=str(votes))  # every vote tallied: the loads below read all
+
+    for viewport in SCREENS:
+        show(page, url, viewport, total=str(votes))
+
+        layout = page.evaluate(LAYOUT)
+        assert layout["scrollWidth"] <= layout["width"], (viewport, layout)
+        assert layout["scrollHeight"] <= layout["height"], (viewport, layout)
+        assert layout["bars"] >= 0.6 * layout["height"], (viewport, layout)
+        detail = page.evaluate(DETAIL)
+        assert_readable_beside_the_bars(detail, viewport)
+        listed = len(detail["regionNames"])
+        assert 5 <= listed < 50, (viewport, detail)
+        assert detail["regionNames"][:3] == ["Japan", "Germany", "France"]
+        assert detail["regionVotes"] == [4, 3, 2] + [1] * (listed - 3)
+        assert detail["more"] == f"+{50 - listed} more"
+
+    page.click("#present")  # a normal page lists the largest ten
+    detail = page.evaluate(DETAIL)
+    assert len(detail["regionNames"]) == 10
+    assert detail["more"] == "+40 more"
+
+
+def test_a_presenter_screen_shows_the_bars_alone_with_bars_only(demo_url, page):
+    show(page, demo_url + "?present&bars-only", SCREENS[1])
+
+    layout = page.evaluate(LAYOUT)
+    assert layout["scrollHeight"] <= layout["height"], layout
+    assert layout["bars"] >= 0.6 * layout["height"], layout
+    assert layout["qrCodes"] == 3
+    detail = page.evaluate(DETAIL)
+    assert detail["timeline"] is None and detail["regions"] is None, detail
+    page.click("#present")  # a normal page shows them
+    detail = page.evaluate(DETAIL)
+    assert detail["timeline"] is not None and detail["regions"] is not None, detail
 
 
 def decoded_qr_codes(page: Page) -> list[str]:

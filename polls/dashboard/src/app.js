@@ -5,7 +5,7 @@ import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { parseAggregate } from "./aggregate.js";
 import { guestCredentials } from "./identity.js";
 import { retryDelayMs } from "./retry.js";
-import { render, renderRetrying, renderState, renderUnavailable } from "./view.js";
+import { listRegions, render, renderRetrying, renderState, renderUnavailable } from "./view.js";
 
 const OPEN_REFRESH_MS = 1000;
 const CLOSED_REFRESH_MS = 30000;
@@ -92,13 +92,19 @@ async function main() {
   refresh();
 }
 
-// Presenter mode: the whole screen for a projector or a stadium screen (style.css).
+// Presenter mode: the whole screen for a projector or a stadium screen (style.css), with the
+// timeline and the regions beside the bars unless the URL says `bars-only` (`?present&bars-only`,
+// set on the screen's browser): then presenter mode shows the bars and how to vote alone.
 const presentButton = document.getElementById("present");
 function setPresenting(on) {
   document.body.classList.toggle("present", on);
   presentButton.setAttribute("aria-pressed", String(on));
+  listRegions(); // as many as the mode has room for
 }
+const pageOptions = new URLSearchParams(location.search);
+document.body.classList.toggle("bars-only", pageOptions.has("bars-only"));
 presentButton.addEventListener("click", () => setPresenting(!document.body.classList.contains("present")));
-setPresenting(new URLSearchParams(location.search).has("present"));
+addEventListener("resize", () => listRegions());
+setPresenting(pageOptions.has("present"));
 
 main().catch(() => renderUnavailable());

@@ -166,24 +166,57 @@ export function regionName(region) {
   return state ? `${name} (${state})` : name;
 }
 
+// The regions of the last render, largest first, and the total votes their shares are of.
+let regionsShown = { regions: [], total: 0 };
+// How many regions a normal page lists; presenter mode lists as many as fit (listRegions).
+const REGIONS_LISTED = 10;
+
 function renderRegions(result) {
   const regions = Object.entries(result.regions).filter(([, n]) => n > 0).sort(([, a], [, b]) => b - a);
-  const body = $("regions-body");
-  body.replaceChildren();
-  for (const [region, votes] of regions.slice(0, 10)) {
-    const row = body.insertRow();
-    cell(row, regionName(region));
-    const bar = row.insertCell();
-    bar.className = "bar-cell";
-    const fill = document.createElement("span");
-    fill.className = "bar region-bar";
-    fill.style.width = `${share(votes, regions[0][1])}%`; // the largest region fills the cell
-    fill.setAttribute("aria-hidden", "true");
-    bar.append(fill);
-    cell(row, votes.toLocaleString(), "number");
-    cell(row, `${share(votes, result.total)}%`, "number");
-  }
+  regionsShown = { regions, total: result.total };
   $("regions").hidden = regions.length === 0;
+  listRegions();
+}
+
+function regionRow(body, region, votes, largest, total) {
+  const row = body.insertRow();
+  cell(row, regionName(region), "region-name");
+  const bar = row.insertCell();
+  bar.className = "bar-cell";
+  const fill = document.createElement("span");
+  fill.className = "bar region-bar";
+  fill.style.width = `${share(votes, largest)}%`; // the largest region fills the cell
+  fill.setAttribute("aria-hidden", "true");
+  bar.append(fill);
+  cell(row, votes.toLocaleString(), "number");
+  cell(row, `${share(votes, total)}%`, "number");
+}
+
+// Lists the largest regions of the last render: REGIONS_LISTED on a normal page; in presenter
+// mode as many as fit in the regions' part of the screen (style.css), dropping the smallest
+// until the section no longer overflows. "+N more" counts the regions left out. Called again
+// when the page enters or leaves presenter mode or the window changes size.
+export function listRegions() {
+  const { regions, total } = regionsShown;
+  const body = $("regions-body");
+  const more = $("regions-more");
+  const section = $("regions");
+  const presenting = document.body.classList.contains("present");
+  let listed = presenting ? regions.length : Math.min(regions.length, REGIONS_LISTED);
+  const sayLeftOut = () => {
+    more.textContent = `+${regions.length - listed} more`;
+    more.hidden = listed === regions.length;
+  };
+  body.replaceChildren();
+  for (const [region, votes] of regions.slice(0, listed)) {
+    regionRow(body, region, votes, regions[0][1], total);
+  }
+  sayLeftOut();
+  while (presenting && listed > 0 && section.scrollHeight > section.clientHeight) {
+    body.deleteRow(-1);
+    listed -= 1;
+    sayLeftOut();
+  }
 }
 
 function token(text) {
