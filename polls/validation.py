@@ -13,7 +13,13 @@ from typing import NamedTuple
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
-from lambdas.shared.parsing import is_emoji_only, is_reserved, matching_form, normalise
+from lambdas.shared.parsing import (
+    first_word,
+    is_emoji_only,
+    is_reserved,
+    matching_form,
+    normalise,
+)
 
 validate_e164 = RegexValidator(
     r"^\+[1-9]\d{7,14}$",
@@ -162,4 +168,4 @@ def routing_clash(number: str, poll: Routing, others: Iterable[Routing]) -> str:
 
 
 def _first_words(spellings: Iterable[str]) -> set[str]:
-    return {word for word in (next(iter(normalise(s).split()), "") for s in spellings) if word}
+    return {word for word in (first_word(s) for s in spellings) if word}

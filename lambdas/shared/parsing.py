@@ -193,16 +193,43 @@ def parse_message(poll: PollConfig, body: str) -> Outcome:
     if _is_emoji_word(rest):
         # Emoji only: the one choice whose emoji alias is among them ("🍕 ❤️", "🍕🍕"); with
         # none, the voter asked how to vote, as for an empty message.
+        units = _emoji_units(rest)
         found = {
             code
             for spelling, code in lookup.items()
-            if spelling and _is_emoji_word(spelling) and spelling in rest
+            if spelling and _is_emoji_word(spelling) and _holds(units, _emoji_units(spelling))
         }
         if not found:
             return Help()
         if len(found) == 1:
             return Vote(found.pop())
     return Unknown(body.strip())
+
+
+# A flag is two regional indicator letters ("🇸🇪" is S E); a subdivision flag is a black flag,
+# tag letters and a cancel tag (_FLAG_TAGS).
+_REGIONAL_INDICATORS = "\U0001f1e6-\U0001f1ff"
+_EMOJI_UNIT = re.compile(f"[{_REGIONAL_INDICATORS}]{{2}}|\U0001f3f4[{_FLAG_TAGS}]+\U000e007f|\\S")
+
+
+def _emoji_units(text: str) -> tuple[str, ...]:
+    """A normalised text of emoji as the symbols a phone shows: each flag one unit, paired
+    from the start of a run ("🇸🇪🇸🇪" is two Swedish flags, never S, E S, E), every other
+    character one unit, spaces left out."""
+    return tuple(_EMOJI_UNIT.findall(text))
+
+
+def _holds(units: tuple[str, ...], wanted: tuple[str, ...]) -> bool:
+    """Whether `wanted` appears in `units` as whole units, in a row."""
+    size = len(wanted)
+    return any(units[start : start + size] == wanted for start in range(len(units) - size + 1))
+
+
+def first_word(text: str) -> str:
+    """The word a text's poll is chosen by (select_poll), and so what the portal's routing
+    checks compare: its first word with letters or digits, normalised and stripped of its own
+    punctuation and emoji ("☑️ Pizza: 2" and "Pizza🍕 2" -> "pizza")."""
+    return next((word for word in _words(text) if not _is_emoji_word(word)), "")
 
 
 def select_poll(polls: Iterable[PollConfig], body: str) -> PollConfig | None:
@@ -213,8 +240,8 @@ def select_poll(polls: Iterable[PollConfig], body: str) -> PollConfig | None:
     poll, or its only open one (closed polls stay configured so late voters hear "closed").
     """
     candidates = list(polls)
-    first_word = next((word for word in _words(body) if not _is_emoji_word(word)), "")
-    by_keyword = [p for p in candidates if p.keyword and normalise(p.keyword) == first_word]
+    first = first_word(body)
+    by_keyword = [p for p in candidates if p.keyword and normalise(p.keyword) == first]
     without_keyword = [p for p in candidates if not p.keyword]
     for group in (by_keyword, without_keyword, candidates):
         if len(group) == 1:

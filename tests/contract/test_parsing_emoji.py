@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lambdas.shared.config_doc import CategoryConfig
+from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from lambdas.shared.parsing import (
     Help,
     OptOut,
@@ -27,6 +27,14 @@ MEDIUM_SKIN = "\U0001f3fd"
 SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
 WALES = "\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"
 TECHNOLOGIST = f"👩{ZWJ}💻"
+# A flag is two regional indicator letters: a run of flags holds, straddling two of them,
+# flags nobody sent.
+SPAIN = "\U0001f1ea\U0001f1f8"  # E S
+SWEDEN = "\U0001f1f8\U0001f1ea"  # S E
+USA = "\U0001f1fa\U0001f1f8"  # U S
+UK = "\U0001f1ec\U0001f1e7"  # G B
+AUSTRALIA = "\U0001f1e6\U0001f1fa"  # A U
+SINGAPORE = "\U0001f1f8\U0001f1ec"  # S G
 DECORATING_MARKS = [VS16, "\ufe0e", KEYCAP, ZWJ, MEDIUM_SKIN, "\U0001f3fb", "\U000e0067"]
 
 CATEGORIES = (
@@ -190,3 +198,32 @@ def test_any_text_with_emoji_parses_and_its_matching_form_is_stable(body):
         assert outcome.code in {"A", "B", "C", "2"}
     assert matching_form(matching_form(body)) == matching_form(body)
     assert normalise(normalise(body)) == normalise(body)
+
+
+def flag_poll(*aliases: str) -> PollConfig:
+    categories = tuple(
+        CategoryConfig(code=code, label=code, aliases=(alias,))
+        for code, alias in zip("ABCD", aliases, strict=False)
+    )
+    return PollConfig(
+        poll_id="flags",
+        number="+15005550006",
+        question="Who wins?",
+        categories=categories,
+        status=PollStatus.OPEN,
+    )
+
+
+def test_a_flag_sent_twice_votes_for_that_flag_not_for_the_one_its_letters_straddle():
+    """ "🇸🇪🇸🇪" is S E S E: two Swedish flags, though E S (Spain's) stands in the middle."""
+    poll = flag_poll(SPAIN, SWEDEN)
+
+    assert parse_message(poll, SWEDEN + SWEDEN) == Vote("B")
+    assert parse_message(poll, SPAIN + SPAIN) == Vote("A")
+
+
+def test_two_flags_of_no_choice_vote_for_nobody():
+    """ "🇦🇺🇸🇬" (Australia, Singapore) is A U S G, which holds U S: not a vote for the USA."""
+    poll = flag_poll(USA, UK)
+
+    assert parse_message(poll, AUSTRALIA + SINGAPORE) == Help()

@@ -9,9 +9,11 @@ from django.contrib.auth.models import User
 
 from deploy.local.resources import DEMO_NUMBER
 from lambdas.ingest import handler as ingest
-from lambdas.shared.config_doc import PollStatus
+from lambdas.shared import parsing
+from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
 from polls.models import Poll
 from polls.services.config_push import PushError, push_config
+from polls.validation import Routing, routing_clash
 from tests.factories import (
     POLLS_URL,
     WEBHOOK_URL,
@@ -155,3 +157,31 @@ def test_saving_a_closed_poll_whose_code_starts_with_a_keyword_is_refused(aws, a
     ) in response.content.decode()
     closed.refresh_from_db()
     assert closed.categories.get().aliases == ""
+
+
+@pytest.mark.parametrize("alias", ["Pizza: Margherita", "Pizza🍕 Margherita", "☑️ Pizza Margherita"])
+def test_a_choice_the_ingest_would_route_to_a_keyword_poll_is_a_clash(alias):
+    """The check reads a text's first word as the ingest's choice of poll does
+    (parsing.first_word): "pizza:" and "pizza🍕" are "pizza"."""
+    menu = PollConfig(
+        poll_id="menu",
+        number=DEMO_NUMBER,
+        question="?",
+        categories=(CategoryConfig(code="A", label="A", aliases=(alias,)),),
+        status=PollStatus.OPEN,
+    )
+    pizza = PollConfig(
+        poll_id="pizza",
+        number=DEMO_NUMBER,
+        question="?",
+        categories=(CategoryConfig(code="A", label="A"),),
+        status=PollStatus.OPEN,
+        keyword="pizza",
+    )
+    assert parsing.select_poll([menu, pizza], alias) is pizza
+
+    menu_routing = Routing("", (alias,), is_open=True)
+    pizza_routing = Routing("pizza", (), is_open=True)
+
+    assert routing_clash(DEMO_NUMBER, menu_routing, [pizza_routing])  # the choice added second
+    assert routing_clash(DEMO_NUMBER, pizza_routing, [menu_routing])  # the keyword added second
