@@ -32,9 +32,9 @@ from lambdas.shared import keys
 from lambdas.shared.config_doc import PollStatus, VotingState
 from polls import admin_actions
 from polls.forms import CategoryForm, CategoryFormSet, PollForm
-from polls.models import REPLY_FIELDS, Category, PhoneNumber, Poll
+from polls.models import REPLY_FIELDS, Category, Invalidation, PhoneNumber, Poll
 from polls.organisers import polls_of
-from polls.services import capacity, lifecycle
+from polls.services import capacity, invalidation, lifecycle
 from polls.services.config_push import has_unpushed_changes
 from polls.services.dashboard import public_url
 from polls.services.reconcile import describe_reconciliation
@@ -228,10 +228,11 @@ class PollAdmin(admin.ModelAdmin):
         if obj is not None:
             fieldsets.append(("In DynamoDB and Twilio", {"fields": _IN_DYNAMODB}))
             fieldsets.append(("Show plan", {"classes": ["collapse"], "fields": ["show_plan"]}))
+            fieldsets.append(("Voided votes", {"fields": ["invalidations"]}))
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Poll | None = None) -> list[str]:
-        readonly = [*_IN_DYNAMODB, "show_plan"]
+        readonly = [*_IN_DYNAMODB, "show_plan", "invalidations"]
         # The slug is the poll's id in DynamoDB: votes and totals are stored under it.
         if obj is not None:
             readonly.append("slug")
@@ -328,6 +329,30 @@ class PollAdmin(admin.ModelAdmin):
             {"plan": plan, "error": error, "command": command},
         )
 
+    @admin.display(description="Log")
+    def invalidations(self, poll: Poll) -> str:
+        """The poll's voids and unvoids, each void not undone with its "Unvoid" button."""
+        entries = invalidation.log(poll)
+        undone = {entry.undoes_id for entry in entries}
+        rows = [
+            (
+                entry,
+                invalidation.describe_selection(entry.selection),
+                reverse("admin:polls_poll_unvoid", args=[poll.pk, entry.pk])
+                if entry.action == Invalidation.Action.VOID and entry.pk not in undone
+                else "",
+            )
+            for entry in entries
+        ]
+        return render_to_string(
+            "admin/polls/poll/invalidations_panel.html",
+            {
+                "entries": rows,
+                "void_url": reverse("admin:polls_poll_void", args=[poll.pk]),
+                "slug": poll.slug,
+            },
+        )
+
     @admin.display(description="Last recount")
     def last_recount(self, poll: Poll) -> str:
         if poll.last_recount_at is None:
@@ -378,8 +403,38 @@ class PollAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.run_action_view),
             name="polls_poll_run",
         )
-        # Before the admin's own: its "<path:object_id>/" would swallow this one.
-        return [run, *super().get_urls()]
+        void = path(
+            "<path:object_id>/void/",
+            self.admin_site.admin_view(self.void_view),
+            name="polls_poll_void",
+        )
+        unvoid = path(
+            "<path:object_id>/unvoid/<int:void_id>/",
+            self.admin_site.admin_view(self.unvoid_view),
+            name="polls_poll_unvoid",
+        )
+        # Before the admin's own: its "<path:object_id>/" would swallow these.
+        return [run, void, unvoid, *super().get_urls()]
+
+    def _changeable_poll(self, request: HttpRequest, object_id: str) -> Poll:
+        poll = self.get_object(request, unquote(object_id))
+        if not isinstance(poll, Poll) or not self.has_change_permission(request, poll):
+            raise Http404
+        return poll
+
+    def void_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The "Void votes…" page (admin_actions.void_votes_page)."""
+        return admin_actions.void_votes_page(
+            self, request, self._changeable_poll(request, object_id)
+        )
+
+    def unvoid_view(self, request: HttpRequest, object_id: str, void_id: int) -> HttpResponse:
+        """A void's "Unvoid" button in the poll's log."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        poll = self._changeable_poll(request, object_id)
+        admin_actions.unvoid_votes(self, request, poll, void_id)
+        return redirect("admin:polls_poll_change", poll.pk)
 
     def run_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         """A button on a poll's page: the list action of that name, on this poll alone."""

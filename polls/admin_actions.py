@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from lambdas.shared.channels import Channel
 from polls.forms import ScheduleForm
 from polls.models import Poll
-from polls.services import lifecycle
+from polls.services import invalidation, lifecycle
 from polls.services.config_push import PushError, push_config
 from polls.services.dashboard import PublishError, publish_dashboard
 from polls.services.reconcile import ReconcileError, describe_reconciliation, reconcile
@@ -242,3 +245,107 @@ def _apply_and_report(
         messages.SUCCESS,
     )
     return True
+
+
+class VoidForm(forms.Form):
+    """Which votes to void and why: voter keys, or a slice (polls.services.invalidation)."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="On the record.")
+    voter_keys = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Voter keys (as the votes CSV lists them), separated by spaces or lines; "
+        "or leave blank and give a time window below.",
+    )
+    received_from = forms.DateTimeField(required=False, label="Received from")
+    received_to = forms.DateTimeField(required=False, label="Received before")
+    region = forms.CharField(
+        required=False, max_length=20, help_text="e.g. US-CA or GB; blank for any region."
+    )
+    channel = forms.ChoiceField(
+        required=False,
+        choices=[("", "any channel"), *((c.value, c.display_name) for c in Channel)],
+    )
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        keys = tuple(dict.fromkeys(str(data.get("voter_keys") or "").replace(",", " ").split()))
+        if not keys and data.get("received_from") is None and data.get("received_to") is None:
+            raise forms.ValidationError("Give voter keys, or a time window.")
+        try:
+            data["selection"] = invalidation.Selection(
+                voter_keys=keys,
+                received_from=data.get("received_from"),
+                received_to=data.get("received_to"),
+                region=data.get("region") or None,
+                channel=Channel(data["channel"]) if data.get("channel") else None,
+            )
+        except invalidation.InvalidationError as error:
+            raise forms.ValidationError(f"{str(error)[:1].upper()}{str(error)[1:]}.") from None
+        return data
+
+
+def void_votes_page(modeladmin: admin.ModelAdmin, request: HttpRequest, poll: Poll) -> HttpResponse:
+    """A poll's "Void votes…" page: the form, its preview, then the void (on "void")."""
+    form = VoidForm(request.POST) if request.method == "POST" else VoidForm(initial=request.GET)
+    previewed = None
+    if form.is_valid():
+        selection = form.cleaned_data["selection"]
+        try:
+            if "void" in request.POST:
+                outcome = invalidation.void(
+                    poll, selection, reason=form.cleaned_data["reason"], by=str(request.user)
+                )
+                _report_void(modeladmin, request, poll, outcome)
+                return redirect("admin:polls_poll_change", poll.pk)
+            previewed = invalidation.preview(poll, selection)
+        except invalidation.InvalidationError as error:
+            form.add_error(None, f"{str(error)[:1].upper()}{str(error)[1:]}.")
+    return TemplateResponse(
+        request,
+        "admin/polls/poll/void.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": f"Void votes of “{poll}”",
+            "opts": Poll._meta,
+            "poll": poll,
+            "form": form,
+            "preview": previewed,
+        },
+    )
+
+
+def _report_void(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    poll: Poll,
+    outcome: invalidation.VoidOutcome,
+) -> None:
+    if outcome.invalidation is None:
+        modeladmin.message_user(
+            request, f"Nothing voided in “{poll}”: no counted vote matches.", messages.WARNING
+        )
+        return
+    changed = outcome.previewed - outcome.voided
+    meanwhile = f" ({changed} changed or were voided meanwhile, and were left)" if changed else ""
+    modeladmin.message_user(
+        request,
+        f"Void #{outcome.invalidation.pk}: voided {outcome.voided} votes of “{poll}”{meanwhile}.",
+        messages.SUCCESS,
+    )
+
+
+def unvoid_votes(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, poll: Poll, void_id: int
+) -> None:
+    """The "Unvoid" button of a void in the poll's log."""
+    try:
+        entry = invalidation.unvoid(poll, void_id, reason="", by=str(request.user))
+    except invalidation.InvalidationError as error:
+        modeladmin.message_user(request, f"Nothing unvoided: {error}.", messages.ERROR)
+        return
+    modeladmin.message_user(
+        request,
+        f"Unvoid #{entry.pk}: the {entry.count} votes of void #{void_id} count again.",
+        messages.SUCCESS,
+    )

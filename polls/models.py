@@ -383,3 +383,60 @@ class Category(models.Model):
 
     def to_config(self) -> CategoryConfig:
         return CategoryConfig(code=self.code, label=self.label, aliases=self.alias_list)
+
+
+class Invalidation(models.Model):
+    """One void or unvoid of a poll's votes (polls.services.invalidation): who, when, why, what
+    it selected, and the voter keys whose votes it voided or restored. The audit pack's
+    invalidations.csv is these rows."""
+
+    class Action(models.TextChoices):
+        VOID = "void", "void"
+        UNVOID = "unvoid", "unvoid"
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="invalidations")
+    action = models.CharField(max_length=6, choices=Action.choices)
+    at = models.DateTimeField(default=timezone.now)
+    by = models.CharField(max_length=150, help_text="The organiser, or the command line's user.")
+    reason = models.TextField()
+    # What was asked for: {"voter_keys": [...]} or {"received_from", "received_to", "region",
+    # "channel"} (polls.services.invalidation.Selection.as_record); an unvoid's {"void": id}.
+    selection = models.JSONField(default=dict)
+    # The voter keys whose votes this entry voided (or restored), sorted.
+    voter_keys = models.JSONField(default=list)
+    count = models.PositiveIntegerField(default=0)
+    # On an unvoid: the void it undoes.
+    undoes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="undone_by"
+    )
+
+    class Meta:
+        ordering = ("at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.pk} of {self.poll_id}: {self.count} votes"
+
+
+class ConfigPush(models.Model):
+    """One version of a poll's configuration document as pushed to the config table
+    (polls.services.config_push.push_config), and from when it was in force. The config table
+    keeps only the current version; reconciliation judges each text Twilio received against
+    the version in force when it was sent (polls.services.reconcile)."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="config_pushes")
+    version = models.PositiveIntegerField()
+    # The number it was pushed under (a poll can move to another number between pushes).
+    number = models.CharField(max_length=16, db_index=True)
+    # When it took effect: the time an open, close or schedule names (close_now's closing
+    # time), else when it was pushed.
+    in_force_from = models.DateTimeField()
+    document = models.TextField(help_text="PollConfig.to_json() of the pushed version")
+
+    class Meta:
+        ordering = ("poll", "version")
+        constraints = [
+            models.UniqueConstraint(fields=("poll", "version"), name="one_push_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.poll_id} v{self.version} from {self.in_force_from:%Y-%m-%d %H:%M:%S}"

@@ -348,6 +348,18 @@ def _handler(twilio: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             self._send(401, error_body(401, 20003, "Authenticate"))
             return False
 
+        def _form(self) -> dict[str, str] | None:
+            """The POST's url-encoded form; None when its length or its text (as bytes or
+            %-escapes) is not one."""
+            try:
+                length = int(self.headers.get("Content-Length", 0))
+                if length < 0:
+                    return None
+                body = self.rfile.read(length)
+                return dict(urllib.parse.parse_qsl(body.decode(), errors="strict"))
+            except ValueError:  # UnicodeDecodeError is a ValueError
+                return None
+
         def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(url.query))
@@ -369,10 +381,13 @@ def _handler(twilio: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(400, error_body(400, 20001, f"Invalid parameter: {error}"))
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-            twilio.requests.append(("POST", self.path, form))
+            form = self._form()
+            twilio.requests.append(("POST", self.path, form or {}))
             if not self._authorised():
+                return
+            if form is None:
+                message = "Invalid parameter: the request body is not a UTF-8 url-encoded form"
+                self._send(400, error_body(400, 20001, message))
                 return
             if self.path == INBOUND_SMS_PATH:
                 self._inbound(form)

@@ -17,6 +17,10 @@ from lambdas.shared.config_doc import InvalidConfig, PollConfig
 
 logger = logging.getLogger(__name__)
 
+# How long the ingest keeps a number's polls by default (CONFIG_CACHE_SECONDS): a pushed change
+# reaches every warm container within it.
+DEFAULT_TTL_SECONDS = 5.0
+
 
 class ConfigCache:
     def __init__(

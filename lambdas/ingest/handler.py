@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from lambdas.ingest.config_cache import ConfigCache
+from lambdas.ingest.config_cache import DEFAULT_TTL_SECONDS, ConfigCache
 from lambdas.ingest.recording import Recorder, answer_message
 from lambdas.ingest.secret_cache import SecretCache
 from lambdas.ingest.twilio_request import (
@@ -49,7 +49,7 @@ ssm = boto3.client("ssm")
 config = ConfigCache(
     dynamodb,
     env.required(resource_names.CONFIG_TABLE.variable),
-    ttl_seconds=env.number("CONFIG_CACHE_SECONDS", 5.0),
+    ttl_seconds=env.number("CONFIG_CACHE_SECONDS", DEFAULT_TTL_SECONDS),
 )
 secret_cache = SecretCache(ssm)
 

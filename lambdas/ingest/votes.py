@@ -109,6 +109,9 @@ def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -
         stored_sid = stored.get(attributes.VOTE_MESSAGE_SID, {}).get("S", "")
         stored_category = stored.get(attributes.VOTE_CATEGORY, {}).get("S", "")
         replaced = replaced_sid_digests(stored)
+        if attributes.VOTE_VOIDED in stored:
+            # A voided vote stands as voided: no text of its voter changes or re-counts it.
+            return Recorded(VoteResult.DUPLICATE, stored_category)
         if stored_sid == ballot.message_sid:
             result = VoteResult.CHANGED if replaced else VoteResult.REPLAYED
             return Recorded(result, stored_category)
@@ -134,12 +137,16 @@ def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -
 
 
 def _move_vote(dynamodb: Any, table: str, item: Mapping[str, object], expected_sid: str) -> None:
-    """Overwrite the voter's item, but only if nobody changed it since we saw `expected_sid`."""
+    """Overwrite the voter's item, but only if nobody changed it since we saw `expected_sid`,
+    nor voided it."""
     dynamodb.put_item(
         TableName=table,
         Item=item,
-        ConditionExpression="#sid = :expected",
-        ExpressionAttributeNames={"#sid": attributes.VOTE_MESSAGE_SID},
+        ConditionExpression="#sid = :expected AND attribute_not_exists(#voided)",
+        ExpressionAttributeNames={
+            "#sid": attributes.VOTE_MESSAGE_SID,
+            "#voided": attributes.VOTE_VOIDED,
+        },
         ExpressionAttributeValues={":expected": {"S": expected_sid}},
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
     )

@@ -31,6 +31,10 @@ VOTE_EARLIER_SIDS = "earlier_sids"
 VOTE_EXPIRES_AT = "expires_at"
 # Set by a purge just before it deletes the vote: such a deletion leaves the totals alone.
 VOTE_PURGED = "purged"
+# Set by a void (polls.services.invalidation) to the void's id: a voided vote counts nothing
+# but AGGREGATE_VOIDED (lambdas.shared.counting.vote_counters), so the stream's MODIFY moves it
+# there once; removing it (an unvoid) moves it back. The ingest never overwrites a voided vote.
+VOTE_VOIDED = "voided"
 # Who DynamoDB names as the deleter of an item whose TTL expired (a stream record's
 # userIdentity.principalId).
 TTL_DELETER = "dynamodb.amazonaws.com"
@@ -38,6 +42,8 @@ TTL_DELETER = "dynamodb.amazonaws.com"
 # Aggregate item attributes: flat, so an `ADD` creates a counter on first use and no item ever
 # needs initialising before the first vote (nested maps would).
 AGGREGATE_TOTAL = "total"
+# The voided votes (VOTE_VOIDED): counted here and nowhere else (counting.vote_counters).
+AGGREGATE_VOIDED = "voided"
 AGGREGATE_UPDATED_AT = "updated_at"  # stored_time of the tally's last write
 # When the poll's votes were purged (stored_time): the totals are final from then on.
 AGGREGATE_PURGED_AT = "purged_at"

@@ -6,6 +6,8 @@ region (as Twilio reported it), once in the poll's total and, when it came by an
 than SMS, once in that channel (SMS votes are the total minus those:
 attributes.channels_from_aggregate). It keeps counting once retention
 (a purge, the table's TTL) removed it; the aggregate then also counts it as removed.
+A voided vote (attributes.VOTE_VOIDED) counts in none of these: once in the voided votes
+(attributes.AGGREGATE_VOIDED), and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ COUNTED_VOTE_ATTRIBUTES = (
     attributes.VOTE_COUNTRY,
     attributes.VOTE_STATE,
     attributes.VOTE_CHANNEL,
+    attributes.VOTE_VOIDED,
 )
 
 
@@ -36,9 +39,12 @@ def _string(item: dict[str, Any], name: str) -> str:
 
 
 def vote_counters(vote_item: dict[str, Any] | None) -> Counter[str]:
-    """Aggregate attribute -> 1 for what a low-level vote item counts in (nothing for None)."""
+    """Aggregate attribute -> 1 for what a low-level vote item counts in (nothing for None;
+    the voided votes alone for a voided vote)."""
     if not vote_item:
         return Counter()
+    if attributes.VOTE_VOIDED in vote_item:
+        return Counter({attributes.AGGREGATE_VOIDED: 1})
     category = _string(vote_item, attributes.VOTE_CATEGORY)
     if not category:
         raise UncountableVote("vote without a category")
@@ -96,5 +102,6 @@ def aggregate_counters(aggregate_item: dict[str, Any]) -> dict[str, int]:
     return {
         name: attributes.counter_value(value)
         for name, value in aggregate_item.items()
-        if name == attributes.AGGREGATE_TOTAL or name.startswith(prefixes)
+        if name in (attributes.AGGREGATE_TOTAL, attributes.AGGREGATE_VOIDED)
+        or name.startswith(prefixes)
     }

@@ -149,10 +149,13 @@ def _number(item: dict[str, Any], name: str, missing: int = -1) -> int:
 def published_items(poll_id: str, sums: PollSums, second: int) -> list[dict[str, Any]]:
     """The viewer and detail items of a publication at `second`, VIEWER_REPLICAS of each."""
     oldest = attributes.minute_attribute(stored_time_of(second - TIMELINE_SECONDS))
-    counts: dict[str, dict[str, str]] = {}
+    # The voided votes always, 0 or not: the viewer item has one size from the first vote.
+    counts = {attributes.AGGREGATE_VOIDED: attributes.published_number(0)}
     detail: dict[str, dict[str, str]] = {}
     for name, n in sorted(sums.totals.items()):
-        if name == attributes.AGGREGATE_TOTAL or name.startswith(attributes.COUNT_PREFIX):
+        if name in (attributes.AGGREGATE_TOTAL, attributes.AGGREGATE_VOIDED) or name.startswith(
+            attributes.COUNT_PREFIX
+        ):
             counts[name] = attributes.published_number(n)
         elif n and (
             name.startswith(attributes.REGION_PREFIX)

@@ -1,7 +1,12 @@
 """Verify a TextVote audit pack: every file's hash, the signature, and every total.
 
-    cd PACK && python -m textvote_verify .        (or: python -m textvote_verify PACK)
-    python -m textvote_verify PACK --public-key textvote-audit.pem
+    python -I PACK/textvote_verify.py PACK
+    python -I textvote_verify.py PACK --public-key textvote-audit.pem   (a copy kept outside)
+
+Run it as a script with -I, never with `python -m` inside the pack: -m imports it, and Python
+then runs a __pycache__/*.pyc beside it instead whenever that file's header names the .py's
+size and time; -I keeps the pack's folder off the import path, so no file in it can stand in
+for a module the verifier imports (csv, json, cryptography).
 
 Needs Python 3.9 or later and the `cryptography` package, nothing else: `manage.py audit_pack`
 copies this module into every pack it writes, and `manage.py verify_audit` runs the same code.
@@ -10,11 +15,19 @@ It checks, in this order:
 1. manifest.json is signed: manifest.sig is a valid signature (ECDSA P-256 with SHA-256) over
    manifest.json's exact bytes by the key in public_key.pem; with --public-key, that key is
    the one given (get it from the poll's organiser or AWS KMS, not from the pack itself).
-2. Every file manifest.json lists has its SHA-256, and the folder holds no other file.
+2. Every file manifest.json lists has its SHA-256, and the folder holds nothing else (not
+   even a __pycache__ folder).
 3. The totals are the votes: counting every row of votes.csv (one vote each) that
-   invalidations.csv does not void, by category, by region, by minute received (UTC) and in
-   all, plus the votes data retention removed (totals.csv says how many), gives exactly the
-   totals of totals.csv.
+   invalidations.csv does not void, by category, by region, by minute received (UTC), by
+   channel and in all, plus the votes data retention removed (totals.csv says how many),
+   gives exactly the totals of totals.csv. No voter key and no MessageSid hash is on two rows
+   of votes.csv, no counter is on two rows of totals.csv, and the counters of each table add
+   up to the total, votes and removed alike (the minutes to at most the total: a vote stored
+   without a receive time counts in no minute).
+
+The tables' cells are written with a ' before any that starts with =, +, -, @, a tab, a
+carriage return or ' itself, so a spreadsheet runs none of them as a formula; the verifier
+reads each cell without that one '.
 
 Exit status: 0 when everything matches, with a one-screen report; 1 naming each file and
 total that does not match; 2 when the folder is not an audit pack at all.
@@ -73,12 +86,21 @@ SIGNING_ALGORITHM = "ECDSA_SHA_256"
 MINUTE_CHARS = 16
 # What manifest.json must list: without one of these there is nothing to check a total against.
 LISTED_FILES = frozenset({CONFIG, VOTES, INVALIDATIONS, TOTALS, WATERMARKS, PUBLIC_KEY})
-# What running `python -m textvote_verify` inside the pack leaves there.
-IGNORED = frozenset({"__pycache__"})
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # The report fits a screen: at most this many categories, and this many problems of a kind.
 REPORT_ROWS = 15
 CHUNK_BYTES = 1 << 20
+
+# A cell starting with one of these is a formula to a spreadsheet (OWASP's list): the packer
+# writes it with ESCAPE before it, and a cell starting with ESCAPE too, so reading a cell drops
+# exactly one leading ESCAPE (escaped_cell and cell_value).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ESCAPE = "'"
+# votes.csv holds each voter key and each MessageSid hash once. The verifier remembers each as
+# the first SEEN_DIGEST_BYTES bytes of its SHA-256: two different values sharing them (odds
+# about n² / 2⁶⁵, 3 in 100 million at a million votes) would refuse an honest pack as repeating
+# one; a pack that does repeat one is always refused.
+SEEN_DIGEST_BYTES = 8
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -87,6 +109,10 @@ EXIT_NOT_A_PACK = 2
 
 class NotAPack(Exception):
     """The folder is not an audit pack (no folder, or no readable manifest.json)."""
+
+
+class RepeatedRow(ValueError):
+    """A table lists twice what it may list once (a voter key, a message, a counter)."""
 
 
 @dataclass
@@ -108,6 +134,19 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def escaped_cell(value: object) -> object:
+    """What the packer writes for `value`: a string starting with FORMULA_STARTS or ESCAPE gets
+    ESCAPE before it, so no cell of the pack's tables runs as a formula; cell_value undoes it."""
+    if isinstance(value, str) and value.startswith((*FORMULA_STARTS, ESCAPE)):
+        return ESCAPE + value
+    return value
+
+
+def cell_value(cell: str) -> str:
+    """The value an escaped_cell was written for."""
+    return cell.removeprefix(ESCAPE)
 
 
 def key_fingerprint(public_key_pem: bytes) -> str:
@@ -242,7 +281,7 @@ def _check_files(directory: Path, manifest: dict[str, Any], result: Verification
             intact.add(name)
     for name in sorted(LISTED_FILES - set(listed)):
         result.problems.append(f"{name}: not listed in {MANIFEST}")
-    expected = set(listed) | {MANIFEST, SIGNATURE} | IGNORED
+    expected = set(listed) | {MANIFEST, SIGNATURE}
     for path in sorted(directory.iterdir()):
         if path.name not in expected:
             result.problems.append(f"{path.name}: not in {MANIFEST}, so not covered by it")
@@ -251,7 +290,8 @@ def _check_files(directory: Path, manifest: dict[str, Any], result: Verification
 
 
 def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of each row after the header; ValueError on another header."""
+    """(line number, cells as cell_value reads them) of each row after the header; ValueError
+    on another header, csv.Error on a row csv cannot read."""
     with path.open(encoding="utf-8", newline="") as stream:
         reader = csv.reader(stream)
         if tuple(next(reader, ())) != header:
@@ -259,7 +299,7 @@ def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, list[str]]
         for row in reader:
             if len(row) != len(header):
                 raise ValueError(f"line {reader.line_num} has {len(row)} cells, not {len(header)}")
-            yield reader.line_num, row
+            yield reader.line_num, [cell_value(cell) for cell in row]
 
 
 def _voided(directory: Path) -> tuple[set[str], int]:
@@ -280,9 +320,12 @@ def _voided(directory: Path) -> tuple[set[str], int]:
 
 
 def _derived_totals(directory: Path, voided: set[str]) -> tuple[Counter[tuple[str, str]], int]:
-    """(table, key) -> the votes counted from votes.csv, and how many rows were voided."""
+    """(table, key) -> the votes counted from votes.csv, and how many rows were voided;
+    RepeatedRow if a voter key or a MessageSid hash is on two rows."""
     derived: Counter[tuple[str, str]] = Counter()
     skipped = 0
+    voters_seen: set[bytes] = set()
+    messages_seen: set[bytes] = set()
     for line, (voter_key, category, region, received_at, sid_hash, channel) in _rows(
         directory / VOTES, VOTES_HEADER
     ):
@@ -290,6 +333,16 @@ def _derived_totals(directory: Path, voided: set[str]) -> tuple[Counter[tuple[st
             raise ValueError(f"line {line}: a vote needs a voter key, a category and a channel")
         if not SHA256_HEX.fullmatch(sid_hash):
             raise ValueError(f"line {line}: {sid_hash!r} is not a SHA-256")
+        if _seen_before(voter_key, voters_seen):
+            raise RepeatedRow(
+                f"line {line}: voter key {voter_key[:16]!r}… is on an earlier row too "
+                "(one vote per voter)"
+            )
+        if _seen_before(sid_hash, messages_seen):
+            raise RepeatedRow(
+                f"line {line}: message_sid_sha256 {sid_hash[:16]}… is on an earlier row too "
+                "(one message is one vote)"
+            )
         if voter_key in voided:
             skipped += 1
             continue
@@ -302,13 +355,48 @@ def _derived_totals(directory: Path, voided: set[str]) -> tuple[Counter[tuple[st
     return derived, skipped
 
 
+def _seen_before(value: str, seen: set[bytes]) -> bool:
+    """Whether `value` is in `seen` already (by SEEN_DIGEST_BYTES of its SHA-256); adds it."""
+    digest = hashlib.sha256(value.encode()).digest()[:SEEN_DIGEST_BYTES]
+    if digest in seen:
+        return True
+    seen.add(digest)
+    return False
+
+
 def _stored_totals(directory: Path) -> dict[tuple[str, str], tuple[int, int]]:
+    """(table, key) -> (votes, removed by retention); RepeatedRow if a counter is listed twice."""
     stored: dict[tuple[str, str], tuple[int, int]] = {}
     for line, (table, key, votes, removed) in _rows(directory / TOTALS, TOTALS_HEADER):
         if table not in TABLES or not votes.isdigit() or not removed.isdigit():
             raise ValueError(f"line {line}: not a counter ({table},{key},{votes},{removed})")
+        if (table, key) in stored:
+            raise RepeatedRow(
+                f"line {line}: {table} {_shown(table, key)} is on an earlier row too "
+                "(one row per counter)"
+            )
         stored[(table, key)] = (int(votes), int(removed))
     return stored
+
+
+def _unbalanced_tables(stored: dict[tuple[str, str], tuple[int, int]]) -> list[str]:
+    """The tables whose counters do not add up to the total, votes and removed alike; the
+    minutes may add up to less (a vote stored without a receive time counts in no minute)."""
+    total = stored.get((TOTAL_TABLE, ""), (0, 0))
+    problems = []
+    for table in (CATEGORY_TABLE, REGION_TABLE, CHANNEL_TABLE, MINUTE_TABLE):
+        counters = [counts for (of, _key), counts in stored.items() if of == table]
+        added = (sum(v for v, _r in counters), sum(r for _v, r in counters))
+        if table == MINUTE_TABLE:
+            fits = added[0] <= total[0] and added[1] <= total[1]
+        else:
+            fits = added == total
+        if not fits:
+            problems.append(
+                f"{TOTALS}: the {table} counters add up to {added[0]} votes ({added[1]} removed "
+                f"by retention), the total is {total[0]} ({total[1]} removed by retention)"
+            )
+    return problems
 
 
 def _check_totals(directory: Path, result: Verification) -> None:
@@ -319,7 +407,10 @@ def _check_totals(directory: Path, result: Verification) -> None:
         derived, skipped = _derived_totals(directory, voided)
         current = TOTALS
         stored = _stored_totals(directory)
-    except (ValueError, UnicodeDecodeError) as error:
+    except RepeatedRow as error:
+        result.problems.append(f"{current}: {error}")
+        return
+    except (ValueError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
         result.problems.append(f"{current}: cannot be read ({error})")
         return
     result.counted = {key: n for (table, key), n in derived.items() if table == CATEGORY_TABLE}
@@ -334,6 +425,7 @@ def _check_totals(directory: Path, result: Verification) -> None:
                 f"{derived[counter]} (+{removed} removed by retention)"
             )
     result.problems += _capped(mismatches)
+    result.problems += _unbalanced_tables(stored)
     total, removed_total = stored.get((TOTAL_TABLE, ""), (0, 0))
     counted = derived[(TOTAL_TABLE, "")]
     result.report.append(
@@ -375,7 +467,7 @@ def _describe_state(directory: Path, result: Verification) -> None:
         shards = sum(1 for _ in _rows(directory / WATERMARKS, WATERMARKS_HEADER))
         question = config["document"]["question"]
         version = config["version"]
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, csv.Error) as error:
         result.problems.append(f"{CONFIG} or {WATERMARKS}: cannot be read ({error})")
         return
     result.report.append(
@@ -397,7 +489,7 @@ def render(result: Verification) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m textvote_verify", description="Verify a TextVote audit pack."
+        prog="python -I textvote_verify.py", description="Verify a TextVote audit pack."
     )
     parser.add_argument("pack", type=Path, help="the pack's folder (unzipped)")
     parser.add_argument(

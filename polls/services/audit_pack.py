@@ -2,17 +2,20 @@
 and signed, for an outside party to verify with polls/audit/textvote_verify.py alone.
 
 The pack is a folder (`manage.py audit_pack SLUG -o DIR`) or a zip of it (the portal's
-download). Its files and columns are named by the verifier's module, which the pack carries:
+download). Its files and columns are named by the verifier's module, which the pack carries,
+and a cell of its tables that a spreadsheet would run as a formula is escaped (escaped_cell):
 
-- votes.csv: one row per counted vote, read from the votes table one Query page at a time
+- votes.csv: one row per stored vote, read from the votes table one Query page at a time
   over the poll's vote partitions (Poll.vote_key_count; no Scan) and written as it is read, so
   memory stays flat whatever the number of votes: voter key (the ingest's pseudonym), category,
-  region, received time, and the SHA-256 of its MessageSid. Never a phone number.
-- invalidations.csv: the log of voided and unvoided votes. Nothing voids votes yet, so it
-  holds its header only.
+  region, received time, and the SHA-256 of its MessageSid. Never a phone number. Voided votes
+  are listed too: invalidations.csv says which count nothing.
+- invalidations.csv: the log of voids and unvoids (polls.services.invalidation), oldest first,
+  a row per voter key each one voided or restored, so the verifier leaves out the votes whose
+  voter key's last row is a void.
 - config.json: the configuration document as the ingest reads it from the config table, with
-  its version and when the portal pushed it. The portal keeps the current version only, so
-  that is the one packed.
+  its version and when the portal pushed it: the current version only (the portal records
+  each pushed version, ConfigPush, for reconciliation; the pack does not hold them yet).
 - totals.csv: the poll's totals (categories, regions, minutes, all), as the results show them
   (tables.read_poll_sums), with the votes data retention removed from each.
 - watermarks.csv: each vote shard's tally watermark (its exactly-once state).
@@ -55,7 +58,7 @@ from lambdas.shared.counting import UncountableVote, aggregate_counters, vote_co
 from lambdas.shared.counting import removed_from_aggregate as removed_counters
 from lambdas.shared.timestamps import stored_time
 from polls.audit import textvote_verify as pack
-from polls.services import aws, tables
+from polls.services import aws, invalidation, tables
 from polls.services.exports import VOTE_ROW_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -65,7 +68,8 @@ if TYPE_CHECKING:
 MAX_SIGNED_BYTES = 4096
 NOT_A_GIT_CHECKOUT = "unknown (not a git checkout)"
 CONFIG_VERSIONS_KEPT = (
-    "the current version only: the portal keeps no earlier versions of a configuration"
+    "the current version only: earlier versions are not packed (the portal records each "
+    "pushed version only since it began to, for reconciliation)"
 )
 _TABLE_OF_PREFIX = (
     (attributes.COUNT_PREFIX, pack.CATEGORY_TABLE),
@@ -169,8 +173,7 @@ def _refuse_while_taking_votes(poll: Poll) -> None:
 def _write(poll: Poll, folder: Path) -> _Written:
     _write_json(folder / pack.CONFIG, _pushed_config(poll))
     votes = _write_csv(folder / pack.VOTES, pack.VOTES_HEADER, _vote_rows(poll))
-    # Nothing voids votes yet (issue 17, section 3): the log is its header.
-    _write_csv(folder / pack.INVALIDATIONS, pack.INVALIDATIONS_HEADER, iter(()))
+    _write_csv(folder / pack.INVALIDATIONS, pack.INVALIDATIONS_HEADER, _invalidation_rows(poll))
     totals = list(_totals_rows(poll))
     _write_csv(folder / pack.TOTALS, pack.TOTALS_HEADER, iter(totals))
     _write_csv(folder / pack.WATERMARKS, pack.WATERMARKS_HEADER, _watermark_rows(poll))
@@ -186,13 +189,14 @@ def _write(poll: Poll, folder: Path) -> _Written:
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: Iterator[tuple[object, ...]]) -> int:
-    """Write the rows as they come; how many there were."""
+    """Write the rows as they come, every cell escaped so no spreadsheet runs it as a formula
+    (the verifier reads them back: pack.escaped_cell); how many there were."""
     count = 0
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
         for row in rows:
-            writer.writerow(row)
+            writer.writerow([pack.escaped_cell(value) for value in row])
             count += 1
     return count
 
@@ -252,12 +256,21 @@ def _vote_rows(poll: Poll) -> Iterator[tuple[str, ...]]:
             )
 
 
+def _invalidation_rows(poll: Poll) -> Iterator[tuple[str, str, str, str]]:
+    for entry in invalidation.log(poll):
+        at = stored_time(entry.at)
+        for voter_key in entry.voter_keys:
+            yield (at, entry.action, voter_key, entry.reason)
+
+
 def _totals_rows(poll: Poll) -> Iterator[tuple[str, str, int, int]]:
     item = tables.read_poll_sums(poll.slug, poll.vote_key_count(), AuditPackError).item()
     removed = removed_counters(item)
     for name, votes in sorted(aggregate_counters(item).items()):
         if name.startswith(attributes.CHANNEL_PREFIX):
             continue  # in the channel table below, with SMS
+        if name == attributes.AGGREGATE_VOIDED:
+            continue  # the verifier derives the voided votes from invalidations.csv
         table, key = _table_and_key(name)
         yield (table, key, votes, removed.get(name, 0))
     # Every channel, SMS included: the totals keep no SMS counter (it is the total less the

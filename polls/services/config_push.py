@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.utils import timezone
 from lambdas.shared import config_item, keys
 from lambdas.shared.config_doc import InvalidConfig, PollConfig, PollStatus
 from lambdas.tally.publisher import record_vote_shards
-from polls.models import MAX_PEAK_VOTES_PER_SECOND
+from polls.models import MAX_PEAK_VOTES_PER_SECOND, ConfigPush
 from polls.services import aws, tables
 from polls.validation import Routing, routing_clash
 
@@ -80,8 +81,10 @@ def _peaks_keeping(vote_shards: int) -> tuple[int, int] | None:
     return low, high
 
 
-def push_config(poll: Poll) -> int:
-    """Write the poll's saved configuration as the next version; returns that version."""
+def push_config(poll: Poll, in_force_from: datetime | None = None) -> int:
+    """Write the poll's saved configuration as the next version; returns that version. The
+    version is recorded (ConfigPush) as in force from `in_force_from` (None: now): the time
+    an open, close or schedule names, so reconciliation judges texts by it."""
     if poll.deletion_started_at is not None:
         # Its configuration is withdrawn, or about to be: a push would make it take votes.
         raise PushError("it is being deleted: delete it again to finish")
@@ -116,6 +119,15 @@ def push_config(poll: Poll) -> int:
         raise PushError(aws.describe(error, "config", table)) from None
     poll.config_version = version
     poll.pushed_at = timezone.now()
+    ConfigPush.objects.update_or_create(
+        poll=poll,
+        version=version,
+        defaults={
+            "number": config.number,
+            "in_force_from": in_force_from or poll.pushed_at,
+            "document": config.to_json(),
+        },
+    )
     poll.pushed_number = poll.number
     poll.pushed_hash = document_hash(config)
     # Fixed once pushed: the votes written from now on carry it as their TTL expiry.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lambdas.shared import attributes, keys
 from lambdas.shared.counting import COUNTED_VOTE_ATTRIBUTES
+from polls.audit.textvote_verify import FORMULA_STARTS
 from polls.services import aws, tables
 from polls.services.results import REMOVED_LABEL, UNKNOWN_REGION, PollResults, share
 
@@ -26,9 +27,9 @@ if TYPE_CHECKING:
 
 # Excel reads a CSV file as UTF-8 only when it starts with a byte order mark.
 BOM = "\ufeff"
-# A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice and
-# Google Sheets; a leading apostrophe makes it text (OWASP's advice for CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of FORMULA_STARTS (kept in the audit pack's verifier, which must
+# run alone) is a formula (or becomes one) in Excel, LibreOffice and Google Sheets; a leading
+# apostrophe makes it text (OWASP's advice for CSV injection).
 CHUNK_CHARS = 64 * 1024
 
 TOTALS_HEADER = ("code", "label", "votes")

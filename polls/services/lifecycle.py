@@ -80,7 +80,7 @@ def open_now(poll: Poll, now: datetime | None = None) -> int:
         changes["opens_at"] = None
     if poll.closes_at is not None and poll.closes_at <= now:
         changes["closes_at"] = None
-    return _push_then_save(poll, changes)
+    return _push_then_save(poll, changes, now)
 
 
 def close_now(poll: Poll, now: datetime | None = None) -> int:
@@ -95,7 +95,7 @@ def close_now(poll: Poll, now: datetime | None = None) -> int:
         changes["closes_at"] = now  # when it really closed, for the record and the dashboard
     if poll.opens_at is not None and poll.opens_at >= now:
         changes["opens_at"] = None  # it never opened
-    return _push_then_save(poll, changes)
+    return _push_then_save(poll, changes, now)
 
 
 def after_close(poll: Poll) -> AfterClose:
@@ -121,7 +121,7 @@ def schedule(
     if closes_at is not None and closes_at <= now:
         raise LifecycleError("the closing time has already passed")
     return _push_then_save(
-        poll, {"status": PollStatus.OPEN.value, "opens_at": opens_at, "closes_at": closes_at}
+        poll, {"status": PollStatus.OPEN.value, "opens_at": opens_at, "closes_at": closes_at}, now
     )
 
 
@@ -210,16 +210,17 @@ def _copy(poll: Poll) -> Poll:
     return copy
 
 
-def _push_then_save(poll: Poll, changes: dict[str, Any]) -> int:
-    """Apply the changes to the poll, check it can run, push it, then save it; the pushed
-    version. LifecycleError, with the poll as it was, when it cannot run or the push fails."""
+def _push_then_save(poll: Poll, changes: dict[str, Any], now: datetime | None = None) -> int:
+    """Apply the changes to the poll, check it can run, push it (in force from `now`, None:
+    when pushed), then save it; the pushed version. LifecycleError, with the poll as it was,
+    when it cannot run or the push fails."""
     before = {name: getattr(poll, name) for name in changes}
     for name, value in changes.items():
         setattr(poll, name, value)
     try:
         if poll.status == PollStatus.OPEN:
             _check_can_open(poll)
-        version = push_config(poll)
+        version = push_config(poll, now)
     except ValidationError as error:
         _restore(poll, before)
         raise LifecycleError(" ".join(error.messages)) from None

@@ -1,8 +1,10 @@
 """Reconciliation: every message Twilio received for a poll, accounted for against its votes.
 
 Twilio keeps every inbound message. `reconcile` lists those sent to the poll's number from
-the time it opened (its `opens_at`, else its creation) until now, through the twilio SDK
-(`twilio_numbers.twilio_client`: the account's credentials, TWILIO_API_BASE_URL), and reads
+the time it opened (its `opens_at`, else its creation) until now, by SMS (To=+1…) and by
+WhatsApp (To=whatsapp:+1…; its numbers taken bare, so a phone is one voter on both), through
+the twilio SDK (`twilio_numbers.twilio_client`: the account's credentials,
+TWILIO_API_BASE_URL), and reads
 the poll's vote items (MessageSid, and the digests of the MessageSids each replaced; Queries
 over its vote keys, as exports do). Each message is then one `Finding`:
 
@@ -10,22 +12,32 @@ over its vote keys, as exports do). Each message is then one `Finding`:
 - lost: the vote that should stand for its voter, not in the votes table (its webhook failed:
   a 5xx, a timeout). Each voter's votes are replayed in Twilio's order as the ingest takes
   them: the first sets the vote, a later one changes it where the poll takes a change to
-  another category, and the last that set it should be stored;
+  another category, and the last that set it should be stored (unless its voter's stored
+  vote came after it, or is already its category);
 - superseded: a vote not stored that a later vote of its voter changed anyway; duplicate: a
   vote the ingest answered "already voted" (nothing to store);
-- not a vote (re-parsed with lambdas/shared/parsing.py against the poll's configuration as it
-  stood when Twilio received it): help, an opt-out word, invalid, closed (sent before the
-  poll opened or after it closed), another poll's (a keyword poll on a shared number).
+- not a vote: help, an opt-out word, invalid, closed (sent before the poll opened or after it
+  closed), a channel the poll does not take, another poll's (a keyword poll on a shared
+  number);
+- uncertain: not stored, and its fate cannot be told: never recovered (below).
+
+Each message is re-parsed with lambdas/shared/parsing.py against the number's polls as they
+stood when Twilio received it: each poll's latest version (ConfigPush, recorded by every push
+with the time it came into force) in force at its date_sent, the first version standing for
+the time before it. A would-be vote is uncertain when its poll's version then is not recorded
+(pushed before versions were: a poll with none has its current version from its last push),
+or when a change came into force within the ingest's config cache time before it and the
+version before that change would not have taken it as the same vote.
 
 Stored vote items whose MessageSid Twilio does not list are "unknown to Twilio": there should
 be none (a vote from before the window, or written by something else: investigate).
 
 With `recover=True` each lost message, oldest first, goes through the ingest's own path
 (lambdas.ingest.recording.answer_message: same parsing, voter key, allowance, idempotency),
-timestamped with Twilio's date_sent; a poll closed since takes it if Twilio received it
-before the poll's closing time. A second run finds nothing lost. Twilio's message resource
-carries no region, so a recovered vote has the country of its number's calling code
-(`phonenumbers`) and no state.
+with the number's polls as they stood at Twilio's date_sent, and timestamped with it; a poll
+closed since takes it if Twilio received it while it was open. A second run finds nothing
+lost. Twilio's message resource carries no region, so a recovered vote has the country of its
+number's calling code (`phonenumbers`) and no state.
 
 Reading Twilio's log, the config and the votes is the portal's own (its role and the Twilio
 account's credentials), so the portal's button runs a reconciliation. Recovery also reads the
@@ -37,36 +49,34 @@ docs/OPERATIONS.md, "Votes not stored").
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import math
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException
 
-from lambdas.ingest.config_cache import ConfigCache
+from lambdas.ingest.config_cache import DEFAULT_TTL_SECONDS, ConfigCache
 from lambdas.ingest.recording import Recorder, answer_message
 from lambdas.ingest.twilio_request import TwilioMessage
 from lambdas.ingest.votes import VoteResult, replaced_sid_digests, sid_digest
 from lambdas.shared import attributes, keys, parsing
-from lambdas.shared.config_doc import PollConfig, PollStatus, VotingState
+from lambdas.shared.channels import Channel, address_on, split_address
+from lambdas.shared.config_doc import PollConfig, VotingState
 from lambdas.shared.resource_names import VOTER_HASH_KEY
 from lambdas.shared.timestamps import stored_time
 from lambdas.shared.voters import mask_phone
+from polls.models import ConfigPush, Poll
 from polls.services import aws, tables
 from polls.services.twilio_numbers import TwilioError, describe_twilio_error, twilio_client
-
-if TYPE_CHECKING:
-    from polls.models import Poll
 
 logger = logging.getLogger("textvote.reconcile")
 
@@ -78,6 +88,11 @@ _STORED_ATTRIBUTES = (
 )
 # Recovery writes what the ingest would have written: these outcomes stored the message.
 _STORED_RESULTS = frozenset({VoteResult.ACCEPTED.value, VoteResult.CHANGED.value})
+# A text sent this soon after a change of the number's polls may have been judged by the
+# version before it: the ingest caches a number's polls (by default) this long.
+_CHANGE_REACHES_INGEST = timedelta(seconds=DEFAULT_TTL_SECONDS)
+# The settings a message was judged by before a change: those in force just before it.
+_JUST_BEFORE = timedelta(microseconds=1)
 
 
 class ReconcileError(aws.ServiceError):
@@ -91,10 +106,13 @@ class Finding(StrEnum):
     SUPERSEDED = "superseded"
     DUPLICATE = "duplicate"
     NOT_A_VOTE = "not_a_vote"
+    UNCERTAIN = "uncertain"
 
 
 @dataclass(frozen=True)
 class LostVote:
+    """A lost vote (category: its code), or an uncertain message (category: why)."""
+
     message_sid: str
     sender: str  # masked (voters.mask_phone)
     date_sent: str  # stored_time
@@ -120,6 +138,7 @@ class Reconciliation:
     findings: Counter[str] = field(default_factory=Counter)  # Finding -> messages
     not_votes: Counter[str] = field(default_factory=Counter)  # why -> messages
     lost: list[LostVote] = field(default_factory=list)
+    uncertain: list[LostVote] = field(default_factory=list)  # not stored, not recoverable
     unknown_to_twilio: list[str] = field(default_factory=list)  # stored MessageSids
     recovered: list[RecoveredVote] = field(default_factory=list)
 
@@ -132,6 +151,7 @@ class Reconciliation:
             "findings": {finding.value: self.findings[finding] for finding in Finding},
             "not_votes": dict(sorted(self.not_votes.items())),
             "lost": len(self.lost),
+            "uncertain": len(self.uncertain),
             "unknown_to_twilio": len(self.unknown_to_twilio),
             "recovered": sum(1 for vote in self.recovered if vote.result in _STORED_RESULTS),
         }
@@ -145,7 +165,9 @@ def describe_reconciliation(summary: dict[str, Any]) -> str:
         f"(and {findings[Finding.REPLACED]} changed since), {summary['lost']} lost, "
         f"{summary['recovered']} recovered, {summary['unknown_to_twilio']} stored but unknown "
         f"to Twilio, {findings[Finding.NOT_A_VOTE]} not votes, "
-        f"{findings[Finding.DUPLICATE] + findings[Finding.SUPERSEDED]} repeats"
+        f"{findings[Finding.DUPLICATE] + findings[Finding.SUPERSEDED]} repeats, "
+        # Summaries kept before uncertain messages existed have none.
+        f"{summary.get('uncertain', 0)} uncertain"
     )
 
 
@@ -168,45 +190,50 @@ def reconcile(poll: Poll, *, recover: bool = False, now: datetime | None = None)
         raise ReconcileError(f"cannot read Twilio's message log: {error}") from None
     result.received = len(received)
     dynamodb = aws.dynamodb()
-    polls_for = _polls_as_received(ConfigCache(dynamodb, settings.CONFIG_TABLE, math.inf))
-    config = next((p for p in _read(polls_for, poll.number) if p.poll_id == poll.slug), None)
+    cache = ConfigCache(dynamodb, settings.CONFIG_TABLE, math.inf)
+    pushed = _read(cache.polls_for, poll.number)
+    config = next((p for p in pushed if p.poll_id == poll.slug), None)
     if config is None:
         raise ReconcileError(
             f"the poll {poll.slug!r} is not in the config table: it never took a vote"
         )
+    history = _History.of(poll.number, pushed)
     stored = _stored_votes(poll.slug, config.vote_shards)
     current = {item[attributes.VOTE_MESSAGE_SID]["S"] for item in stored.values()}
     replaced = set().union(*(replaced_sid_digests(item) for item in stored.values()))
     lost: list[_Received] = []
-    findings = _findings(received, config, polls_for, current, replaced)
+    findings = _findings(received, poll.slug, history, current, replaced)
     for entry, (finding, why) in zip(received, findings, strict=True):
         result.findings[finding] += 1
         if finding == Finding.NOT_A_VOTE:
             result.not_votes[why] += 1
-        elif finding == Finding.LOST:
-            lost.append(entry)
-            result.lost.append(
-                LostVote(
-                    entry.message.message_sid,
-                    mask_phone(entry.message.sender),
-                    stored_time(entry.date_sent),
-                    why,
-                )
+        elif finding in (Finding.LOST, Finding.UNCERTAIN):
+            found = LostVote(
+                entry.message.message_sid,
+                mask_phone(entry.message.sender),
+                stored_time(entry.date_sent),
+                why,
             )
+            if finding == Finding.LOST:
+                lost.append(entry)
+                result.lost.append(found)
+            else:
+                result.uncertain.append(found)
     listed = {entry.message.message_sid for entry in received}
     result.unknown_to_twilio = sorted(current - listed)
     if recover:
         secret = _voter_hash_key()
-        recorder = Recorder(
-            # The portal's role does not write votes: recovery is the operator's (on AWS the
-            # credentials of whoever runs `manage.py reconcile --recover`).
-            dynamodb=aws.operator_client("dynamodb"),
-            votes_table=settings.VOTES_TABLE,
-            polls_for=polls_for,
-            voter_hash_key=lambda: secret,
-            log=_log,
-        )
         for entry in lost:
+            recorder = Recorder(
+                # The portal's role does not write votes: recovery is the operator's (on AWS
+                # the credentials of whoever runs `manage.py reconcile --recover`).
+                dynamodb=aws.operator_client("dynamodb"),
+                votes_table=settings.VOTES_TABLE,
+                # The number's polls as they stood when Twilio received the message.
+                polls_for=history.polls_for_at(entry.date_sent),
+                voter_hash_key=lambda: secret,
+                log=_log,
+            )
             try:
                 answered = answer_message(entry.message, entry.date_sent, entry.date_sent, recorder)
             except aws.AWS_ERRORS as failure:
@@ -229,32 +256,34 @@ def reconcile(poll: Poll, *, recover: bool = False, now: datetime | None = None)
 
 
 def _list_received(number: str, since: datetime) -> list[_Received]:
-    """The inbound messages Twilio lists for `number` sent at or after `since`, oldest first."""
+    """The inbound messages Twilio lists for `number` sent at or after `since`, oldest first:
+    SMS (To=+1…) and WhatsApp (To=whatsapp:+1…), each with bare numbers and its channel."""
     client = twilio_client()
-    try:
-        listed = client.messages.list(to=number, date_sent_after=since)
-    except OSError:  # requests' connection errors and timeouts are OSErrors
-        raise TwilioError(f"cannot reach Twilio's API at {client.api.base_url}") from None
-    except TwilioException as error:
-        raise TwilioError(describe_twilio_error(error, settings.TWILIO_ACCOUNT_SID)) from None
-    received = [
-        _Received(
-            TwilioMessage(
+    received: list[_Received] = []
+    for channel in Channel:
+        try:
+            listed = client.messages.list(to=address_on(channel, number), date_sent_after=since)
+        except OSError:  # requests' connection errors and timeouts are OSErrors
+            raise TwilioError(f"cannot reach Twilio's API at {client.api.base_url}") from None
+        except TwilioException as error:
+            raise TwilioError(describe_twilio_error(error, settings.TWILIO_ACCOUNT_SID)) from None
+        # Twilio lists the newest first; date_sent has whole seconds, so the ties stay in the
+        # log's order, reversed.
+        for found in reversed(listed):
+            if found.direction != "inbound" or found.date_sent is None:
+                continue
+            sender = split_address(found.from_ or "")[1]
+            message = TwilioMessage(
                 message_sid=found.sid or "",
-                sender=found.from_ or "",
-                to=found.to or number,
+                sender=sender,
+                to=number,
                 body=found.body or "",
-                country=_country(found.from_ or ""),
+                country=_country(sender),
                 state="",
-            ),
-            found.date_sent,
-        )
-        for found in listed
-        if found.direction == "inbound" and found.date_sent is not None
-    ]
-    # Twilio lists the newest first; date_sent has whole seconds, so the ties stay in the
-    # log's order, reversed.
-    in_window = [entry for entry in reversed(received) if entry.date_sent >= since]
+                channel=channel,
+            )
+            received.append(_Received(message, found.date_sent))
+    in_window = [entry for entry in received if entry.date_sent >= since]
     return sorted(in_window, key=lambda entry: entry.date_sent)
 
 
@@ -269,25 +298,78 @@ def _country(number: str) -> str:
     return "" if region == phonenumbers.UNKNOWN_REGION else region
 
 
-def _polls_as_received(cache: ConfigCache) -> Any:
-    """The pushed polls of a number as they stood when they took votes: a poll closed since
-    (with its closing time recorded) is open until that time, so a text Twilio received
-    before it is judged as the ingest would have judged it then."""
-
-    @functools.wraps(cache.polls_for)
-    def polls_for(number: str) -> list[PollConfig]:
-        return [_as_received(poll) for poll in cache.polls_for(number)]
-
-    return polls_for
+@dataclass(frozen=True)
+class _Version:
+    in_force_from: datetime
+    version: int
+    config: PollConfig
 
 
-def _as_received(poll: PollConfig) -> PollConfig:
-    if poll.status == PollStatus.CLOSED and poll.closes_at is not None:
-        return dataclasses.replace(poll, status=PollStatus.OPEN)
-    return poll
+@dataclass(frozen=True)
+class _History:
+    """The versions of a number's polls (ConfigPush), each poll's oldest first, to judge a
+    message by those in force when Twilio received it."""
+
+    number: str
+    versions: dict[str, list[_Version]]  # poll id -> its versions
+
+    @classmethod
+    def of(cls, number: str, pushed: list[PollConfig]) -> _History:
+        """The recorded versions of every poll pushed on `number`, now or before. A poll pushed
+        before versions were recorded has its current one (`pushed`), from its last push."""
+        polls = set(ConfigPush.objects.filter(number=number).values_list("poll_id", flat=True))
+        polls |= set(
+            Poll.objects.filter(slug__in=[p.poll_id for p in pushed]).values_list("pk", flat=True)
+        )
+        versions: dict[str, list[_Version]] = {}
+        for push in ConfigPush.objects.filter(poll__in=polls).select_related("poll"):
+            versions.setdefault(push.poll.slug, []).append(
+                _Version(push.in_force_from, push.version, PollConfig.from_json(push.document))
+            )
+        unrecorded = {p.poll_id: p for p in pushed if p.poll_id not in versions}
+        pushed_at = dict(Poll.objects.filter(slug__in=unrecorded).values_list("slug", "pushed_at"))
+        for config in unrecorded.values():
+            # A document with no poll in the portal (or no push time): in force all along.
+            since = pushed_at.get(config.poll_id) or datetime.min.replace(tzinfo=UTC)
+            versions[config.poll_id] = [_Version(since, config.version, config)]
+        return cls(number, versions)
+
+    def polls_at(self, when: datetime) -> list[PollConfig] | None:
+        """The number's polls as the ingest read them at `when`; None when a poll's version
+        then is not recorded. A poll's first version stands for the time before it."""
+        polls = []
+        for versions in self.versions.values():
+            in_force = [v for v in versions if v.in_force_from <= when]
+            if in_force:
+                version = max(in_force, key=lambda v: v.version)
+            elif versions[0].version == 1:
+                version = versions[0]
+            elif versions[0].config.number == self.number:
+                return None
+            else:
+                continue
+            if version.config.number == self.number:
+                polls.append(version.config)
+        return polls
+
+    def polls_for_at(self, when: datetime) -> Callable[[str], list[PollConfig]]:
+        """`Recorder.polls_for` as it stood at `when` (for the history's number)."""
+        return lambda number: (self.polls_at(when) or []) if number == self.number else []
+
+    def changes_before(self, when: datetime) -> list[datetime]:
+        """When a version came into force in the time before `when` that the ingest's config
+        cache spans: a message then may have been judged by the version before."""
+        return sorted(
+            {
+                v.in_force_from
+                for versions in self.versions.values()
+                for v in versions
+                if when - _CHANGE_REACHES_INGEST < v.in_force_from <= when
+            }
+        )
 
 
-def _read(polls_for: Any, number: str) -> list[PollConfig]:
+def _read(polls_for: Callable[[str], list[PollConfig]], number: str) -> list[PollConfig]:
     try:
         polls: list[PollConfig] = polls_for(number)
     except aws.AWS_ERRORS as failure:
@@ -320,33 +402,49 @@ def _stored_votes(poll_id: str, vote_shards: int) -> dict[str, dict[str, Any]]:
 
 def _findings(
     received: list[_Received],
-    config: PollConfig,
-    polls_for: Any,
+    poll_id: str,
+    history: _History,
     current: set[str],
     replaced: set[str],
 ) -> list[tuple[Finding, str]]:
     """What became of each message, and why (a non-vote's reason, a vote's category). Each
     voter's votes are replayed in Twilio's order as the ingest takes them (the first sets the
-    vote; a later one changes it where the poll allows a change to another category): the
-    last that set it must be stored, else it is lost; one it came after is superseded."""
+    vote; a later one changes it where the poll allowed a change to another category then):
+    the last that set it must be stored, else it is lost, unless the vote stored is already
+    its category (the voter changed back: the ingest answered "already voted") or came after
+    it (the ingest took a later text, as this one never arrived: superseded, as is one a later
+    vote changed)."""
     # A poll's voter key is one phone's: the replay goes by phone number, with no secret.
-    votes: dict[int, tuple[str, str]] = {}  # message -> phone, category
+    votes: dict[int, tuple[str, _Vote]] = {}  # message -> phone, vote
     reasons: dict[int, str] = {}  # message -> why it is no vote
+    uncertain: dict[int, str] = {}  # message -> why its fate cannot be told
     for index, entry in enumerate(received):
-        parsed = _parse(entry, config, polls_for)
+        parsed = _parse(entry, poll_id, history)
         if isinstance(parsed, _NotAVote):
             reasons[index] = parsed.reason
-            continue
-        votes[index] = (entry.message.sender, parsed.code)
+        elif isinstance(parsed, _Uncertain):
+            uncertain[index] = parsed.reason
+        else:
+            votes[index] = (entry.message.sender, parsed)
     setting: set[int] = set()  # messages that set (or changed) their voter's vote
     last_setting: dict[str, int] = {}  # phone -> the message that set its vote last
     held: dict[str, str] = {}
-    for index, (key, code) in votes.items():
-        if key not in held or (config.allow_vote_change and held[key] != code):
-            held[key] = code
+    stored: dict[str, int] = {}  # phone -> the message its stored vote is
+    for index, (phone, vote) in votes.items():
+        if received[index].message.message_sid in current:
+            stored[phone] = index
+        if phone not in held or (vote.allow_change and held[phone] != vote.code):
+            held[phone] = vote.code
             setting.add(index)
-            last_setting[key] = index
-    final = set(last_setting.values())
+            last_setting[phone] = index
+    # The last message that set a vote is lost unless its voter's stored vote came after it
+    # (the ingest took a later text, as the earlier never arrived) or is its category.
+    final = {
+        index
+        for phone, index in last_setting.items()
+        if phone not in stored
+        or (stored[phone] < index and votes[stored[phone]][1].code != votes[index][1].code)
+    }
     findings = []
     for index, entry in enumerate(received):
         sid = entry.message.message_sid
@@ -356,12 +454,16 @@ def _findings(
             findings.append((Finding.REPLACED, ""))
         elif index in reasons:
             findings.append((Finding.NOT_A_VOTE, reasons[index]))
+        elif index in uncertain:
+            findings.append((Finding.UNCERTAIN, uncertain[index]))
         elif index in final:
-            findings.append((Finding.LOST, votes[index][1]))
-        elif index in setting:
-            findings.append((Finding.SUPERSEDED, votes[index][1]))
+            findings.append((Finding.LOST, votes[index][1].code))
+        elif index in setting and (
+            last_setting[votes[index][0]] != index or stored.get(votes[index][0], -1) > index
+        ):
+            findings.append((Finding.SUPERSEDED, votes[index][1].code))
         else:
-            findings.append((Finding.DUPLICATE, votes[index][1]))
+            findings.append((Finding.DUPLICATE, votes[index][1].code))
     return findings
 
 
@@ -370,17 +472,55 @@ class _NotAVote:
     reason: str
 
 
-def _parse(entry: _Received, config: PollConfig, polls_for: Any) -> parsing.Vote | _NotAVote:
-    """The message re-parsed as the ingest did when Twilio received it."""
+@dataclass(frozen=True)
+class _Uncertain:
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Vote:
+    code: str
+    allow_change: bool  # whether its poll took a change of vote then
+
+
+def _parse(entry: _Received, poll_id: str, history: _History) -> _Vote | _NotAVote | _Uncertain:
+    """The message re-parsed as the ingest did when Twilio received it: against the versions
+    of the number's polls in force then. A vote that the versions just before a change in the
+    ingest's cache time would have judged otherwise is uncertain, as is a vote sent when the
+    poll's version is not recorded (pushed before versions were)."""
+    polls = history.polls_at(entry.date_sent)
+    if polls is None:
+        return _Uncertain("settings not recorded")
+    judged = _judge(entry, poll_id, polls)
+    if not isinstance(judged, _Vote):
+        return judged
+    for change in history.changes_before(entry.date_sent):
+        before = history.polls_at(change - _JUST_BEFORE)
+        earlier = None if before is None else _judge(entry, poll_id, before)
+        if not isinstance(earlier, _Vote) or earlier.code != judged.code:
+            return _Uncertain("sent as its poll changed")
+    return judged
+
+
+def _judge(entry: _Received, poll_id: str, polls: list[PollConfig]) -> _Vote | _NotAVote:
+    """What the ingest (recording.answer_message) made of the message with these polls."""
     message = entry.message
-    poll = parsing.select_poll(_read(polls_for, message.to), message.body)
+    if (
+        message.channel is Channel.WHATSAPP
+        and polls
+        and not any(poll.channels.takes(Channel.WHATSAPP) for poll in polls)
+    ):
+        return _NotAVote("wrong channel")
+    poll = parsing.select_poll(polls, message.body)
     if poll is None:
         return _NotAVote("no poll")
-    if poll.poll_id != config.poll_id:
+    if poll.poll_id != poll_id:
         return _NotAVote("another poll")
     outcome = parsing.parse_message(poll, message.body)
     if isinstance(outcome, parsing.OptOut):
         return _NotAVote("opt-out")
+    if not poll.channels.takes(message.channel):
+        return _NotAVote("wrong channel")
     if isinstance(outcome, parsing.Help):
         return _NotAVote("help")
     state = poll.voting_state(entry.date_sent)
@@ -388,7 +528,7 @@ def _parse(entry: _Received, config: PollConfig, polls_for: Any) -> parsing.Vote
         return _NotAVote("closed" if state == VotingState.CLOSED else "not open")
     if isinstance(outcome, (parsing.TooLong, parsing.Unknown)):
         return _NotAVote("invalid")
-    return outcome
+    return _Vote(outcome.code, poll.allow_vote_change)
 
 
 def _log(outcome: str, message: TwilioMessage | None = None, **fields: object) -> None:

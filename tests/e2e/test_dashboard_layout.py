@@ -24,6 +24,7 @@ from lambdas.shared.config_doc import PollStatus
 from loadgen.twilio_webhook import post_signed
 from polls.models import Poll
 from polls.services.dashboard import publish_dashboard
+from polls.services.results import read_totals
 from tests.browser import chromium
 from tests.factories import make_poll, sms
 
@@ -73,6 +74,11 @@ def demo_url(backend: LocalBackend) -> str:
     call_command("seed_demo", stdout=io.StringIO())
     for n, code in enumerate("AAABBC"):
         vote(backend, code, f"+1555040{n:04d}")
+    # The page's first read shows all six (the tally runs behind the stream poller's thread).
+    deadline = time.monotonic() + 30
+    while read_totals(["demo"])["demo"] != 6:
+        assert time.monotonic() < deadline, "the six votes were never published"
+        time.sleep(0.1)
     return publish_dashboard(Poll.objects.get(slug="demo"))
 
 

@@ -53,10 +53,18 @@ def sdk(twilio: TwilioStandIn, token: str | None = None) -> Client:
 
 def text(twilio: TwilioStandIn, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
     """POST the stand-in's "a phone texts a number" endpoint with the account's Basic auth."""
-    credentials = base64.b64encode(f"{twilio.account_sid}:{twilio.auth_token}".encode()).decode()
+    return post_inbound(twilio, urllib.parse.urlencode(form).encode())
+
+
+def post_inbound(
+    twilio: TwilioStandIn, body: bytes, token: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """POST `body` as it is to the "a phone texts a number" endpoint, with Basic auth."""
+    secret = f"{twilio.account_sid}:{token or twilio.auth_token}"
+    credentials = base64.b64encode(secret.encode()).decode()
     request = urllib.request.Request(
         twilio.url + INBOUND_SMS_PATH,
-        data=urllib.parse.urlencode(form).encode(),
+        data=body,
         headers={"Authorization": f"Basic {credentials}"},
         method="POST",
     )
@@ -202,6 +210,31 @@ def test_a_text_the_account_cannot_take_is_twilios_error(twilio, form, status, m
     assert answered == status
     assert body["status"] == status and body["message"].startswith(message)
     assert twilio.messages == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"From=%2B15551230001&To=%2B15005550006&Body=\xff",  # a byte that is not UTF-8
+        b"From=%2B15551230001&To=%2B15005550006&Body=%FF",  # an escape of one
+    ],
+)
+def test_a_form_that_is_not_utf8_gets_twilios_json_error(twilio, body):
+    """Once decoded in the server's thread before anything else: the caller's connection was
+    closed without an answer."""
+    answered, answer = post_inbound(twilio, body)
+
+    assert (answered, answer["status"], answer["code"]) == (400, 400, 20001)
+    assert answer["message"] == (
+        "Invalid parameter: the request body is not a UTF-8 url-encoded form"
+    )
+    assert twilio.messages == []
+
+
+def test_a_form_that_is_not_utf8_without_the_credentials_gets_the_401(twilio):
+    answered, answer = post_inbound(twilio, b"Body=\xff", token="not-the-token")
+
+    assert (answered, answer["code"]) == (401, 20003)
 
 
 def test_send_vote_goes_through_the_running_stand_in_unless_given_a_url(

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import boto3
@@ -39,6 +39,7 @@ from lambdas.tally import handler as tally
 from polls.audit import textvote_verify as verifier
 from polls.models import Poll
 from polls.services import audit_pack, aws, lifecycle
+from polls.services.exports import FORMULA_STARTS
 from polls.services.results import read_results
 from tests.emulator import MOTO_ENDPOINT, REGION
 from tests.factories import WEBHOOK_URL, logged_in, make_poll, signed_event, sms
@@ -434,16 +435,19 @@ def test_the_pack_verifies_itself_in_a_fresh_environment_with_only_cryptography(
         ["cffi", "cryptography", "pip", "pycparser"]
     )
 
+    # As docs/OPERATIONS.md says: a script (never loaded from a .pyc), -I (the pack's folder
+    # off the import path); from inside the pack, as an auditor would.
     verified = subprocess.run(
-        [str(python), "-m", "textvote_verify", "."],
+        [str(python), "-I", verifier.VERIFIER, "."],
         cwd=pack,
         capture_output=True,
         text=True,
         timeout=120,
     )
+    assert sorted(path.name for path in pack.iterdir()) == sorted(PACK_FILES)  # no __pycache__
     flip_one_byte(pack / verifier.TOTALS)
     failed = subprocess.run(
-        [str(python), "-m", "textvote_verify", "."],
+        [str(python), "-I", verifier.VERIFIER, "."],
         cwd=pack,
         capture_output=True,
         text=True,
@@ -469,3 +473,233 @@ def test_a_pack_resigned_without_its_votes_fails(pack: Path):
     result = verifier.verify(pack)
 
     assert result.problems == ["votes.csv: not listed in manifest.json"]
+
+
+def test_a_code_a_spreadsheet_runs_as_a_formula_is_escaped_and_still_verifies(
+    aws, alice, monkeypatch, tmp_path: Path
+):
+    """A code the portal accepts (validation.validate_code) like "=1+1" (or =HYPERLINK(…)) would
+    be a live formula in the auditor's sheet: the pack's tables escape it as the exports do,
+    and the verifier reads it back, so its votes still add up."""
+    formula = "=1+1"
+    poll = make_poll(
+        alice,
+        "fruit",
+        categories=[(formula, "Apples"), ("B", "Bananas")],
+        status=PollStatus.OPEN,
+        push=True,
+    )
+    monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
+    response = ingest.handler(signed_event(sms(formula, sender="+15550000001")), None)
+    assert response["statusCode"] == 200, response
+    StreamPoller(boto3.client("dynamodbstreams"), aws.votes_stream_arn, tally.handler).drain()
+    lifecycle.close_now(poll)
+
+    pack = audit_pack.write_audit_pack(poll, tmp_path / "pack").directory
+
+    cells = [
+        (name, cell)
+        for name in (verifier.VOTES, verifier.TOTALS)
+        for row in rows(pack / name)
+        for cell in row
+    ]
+    assert [(name, cell) for name, cell in cells if cell.startswith(FORMULA_STARTS)] == []
+    assert rows(pack / verifier.VOTES)[1][1] == "'=1+1"
+    assert [verifier.CATEGORY_TABLE, "'=1+1", "1", "0"] in rows(pack / verifier.TOTALS)
+    result = verifier.verify(pack)
+    assert result.problems == []
+    assert result.counted == {formula: 1, "": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("-", "'-"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tA", "'\tA"),
+        ("'quoted", "''quoted"),  # so reading drops exactly the one ' written
+        ("A", "A"),
+        ("US-CA", "US-CA"),
+        (7, 7),
+    ],
+)
+def test_a_cell_is_escaped_and_read_back_as_its_value(value, cell):
+    assert verifier.escaped_cell(value) == cell
+    assert verifier.cell_value(str(cell)) == str(value)
+
+
+# -- Packs built by hand and signed with a fresh key, as whoever packs a poll could build them,
+# that the verifier must not call intact, and must not crash on --------------------------------
+
+VOTER_1 = "v1" + "0" * 62
+VOTER_2 = "v2" + "0" * 62
+RECEIVED = "2026-11-26T20:25:01.123Z"
+
+
+def sid_hash(n: int) -> str:
+    return hashlib.sha256(f"SM{n:032x}".encode()).hexdigest()
+
+
+def write_rows(path: Path, header: tuple[str, ...], table: Iterable[tuple[object, ...]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(table)
+
+
+def build_pack(
+    folder: Path, votes: list[tuple[str, ...]], totals: list[tuple[str, str, int, int]]
+) -> Path:
+    """A pack of `votes` and `totals`, every file listed and hashed, the manifest signed."""
+    folder.mkdir()
+    config = {"version": 1, "document": {"question": "Best fruit?"}}
+    (folder / verifier.CONFIG).write_text(json.dumps(config), encoding="utf-8")
+    write_rows(folder / verifier.VOTES, verifier.VOTES_HEADER, votes)
+    write_rows(folder / verifier.INVALIDATIONS, verifier.INVALIDATIONS_HEADER, [])
+    write_rows(folder / verifier.TOTALS, verifier.TOTALS_HEADER, totals)
+    write_rows(folder / verifier.WATERMARKS, verifier.WATERMARKS_HEADER, [("0", "1", RECEIVED)])
+    key = ec.generate_private_key(ec.SECP256R1())
+    (folder / verifier.PUBLIC_KEY).write_bytes(
+        key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    files = {path.name: {"sha256": verifier.file_sha256(path)} for path in sorted(folder.iterdir())}
+    manifest = json.dumps({"format": verifier.PACK_FORMAT, "poll": "demo", "files": files}).encode()
+    (folder / verifier.MANIFEST).write_bytes(manifest)
+    (folder / verifier.SIGNATURE).write_bytes(key.sign(manifest, ec.ECDSA(hashes.SHA256())))
+    return folder
+
+
+def honest_totals(a: int, b: int) -> list[tuple[str, str, int, int]]:
+    return [
+        (verifier.TOTAL_TABLE, "", a + b, 0),
+        (verifier.CATEGORY_TABLE, "A", a, 0),
+        (verifier.CATEGORY_TABLE, "B", b, 0),
+        (verifier.REGION_TABLE, "US-CA", a + b, 0),
+        (verifier.MINUTE_TABLE, RECEIVED[:16], a + b, 0),
+        (verifier.CHANNEL_TABLE, "sms", a + b, 0),
+    ]
+
+
+TWO_VOTES = [
+    (VOTER_1, "A", "US-CA", RECEIVED, sid_hash(1), "sms"),
+    (VOTER_2, "B", "US-CA", RECEIVED, sid_hash(2), "sms"),
+]
+
+
+def test_an_honest_hand_built_pack_verifies(tmp_path: Path):
+    """The baseline the packs below differ from by one forgery each; a vote stored without a
+    receive time counts in no minute, so the minutes may add up to less than the total."""
+    votes = [*TWO_VOTES, (f"v3{'0' * 62}", "B", "US-CA", "", sid_hash(3), "sms")]
+    totals = honest_totals(1, 2)
+    totals[4] = (verifier.MINUTE_TABLE, RECEIVED[:16], 2, 0)
+    pack = build_pack(tmp_path / "pack", votes, totals)
+
+    assert verifier.verify(pack).problems == []
+
+
+def test_category_totals_that_do_not_add_up_to_the_total_are_refused(tmp_path: Path):
+    """totals.csv says A won 5 to 1 out of a total of 2: A's extra 4 votes are claimed as
+    "removed by retention", which the total's own removed count (0) does not have."""
+    totals = honest_totals(1, 1)
+    totals[1] = (verifier.CATEGORY_TABLE, "A", 5, 4)
+    pack = build_pack(tmp_path / "pack", TWO_VOTES, totals)
+
+    result = verifier.verify(pack)
+
+    assert result.problems == [
+        "totals.csv: the category counters add up to 6 votes (4 removed by retention), the "
+        "total is 2 (0 removed by retention)"
+    ]
+
+
+def test_minutes_that_add_up_to_more_than_the_total_are_refused(tmp_path: Path):
+    totals = honest_totals(1, 1)
+    totals.append((verifier.MINUTE_TABLE, "2026-11-26T20:26", 3, 3))
+    pack = build_pack(tmp_path / "pack", TWO_VOTES, totals)
+
+    result = verifier.verify(pack)
+
+    assert result.problems == [
+        "totals.csv: the minute counters add up to 5 votes (3 removed by retention), the "
+        "total is 2 (0 removed by retention)"
+    ]
+
+
+def test_one_voter_key_twice_is_refused(tmp_path: Path):
+    """One phone, one vote per poll: two rows of one voter key count it twice."""
+    votes = [
+        (VOTER_1, "A", "US-CA", RECEIVED, sid_hash(1), "sms"),
+        (VOTER_1, "A", "US-CA", RECEIVED, sid_hash(2), "sms"),
+        (VOTER_2, "B", "US-CA", RECEIVED, sid_hash(3), "sms"),
+    ]
+    pack = build_pack(tmp_path / "pack", votes, honest_totals(2, 1))
+
+    result = verifier.verify(pack)
+
+    assert result.problems == [
+        "votes.csv: line 3: voter key 'v100000000000000'… is on an earlier row too "
+        "(one vote per voter)"
+    ]
+
+
+def test_one_message_counted_for_two_voter_keys_is_refused(tmp_path: Path):
+    """One MessageSid is one text: the same hash on two voters' rows counts it twice."""
+    votes = [
+        (VOTER_1, "A", "US-CA", RECEIVED, sid_hash(1), "sms"),
+        (VOTER_2, "A", "US-CA", RECEIVED, sid_hash(1), "sms"),
+    ]
+    pack = build_pack(tmp_path / "pack", votes, honest_totals(2, 0))
+
+    result = verifier.verify(pack)
+
+    assert result.problems == [
+        f"votes.csv: line 3: message_sid_sha256 {sid_hash(1)[:16]}… is on an earlier row too "
+        "(one message is one vote)"
+    ]
+
+
+def test_a_counter_listed_twice_in_the_totals_is_refused(tmp_path: Path):
+    """totals.csv lists A at 9 votes, then at 1: a verifier keeping the last row calls the
+    pack intact, while anyone reading totals.csv (or a tool taking the first row) sees 9."""
+    totals = honest_totals(1, 1)
+    totals.insert(2, (verifier.CATEGORY_TABLE, "A", 9, 0))
+    pack = build_pack(tmp_path / "pack", TWO_VOTES, totals)
+
+    result = verifier.verify(pack)
+
+    assert result.problems == [
+        "totals.csv: line 4: category 'A' is on an earlier row too (one row per counter)"
+    ]
+
+
+def test_a_cell_over_the_csv_field_limit_is_reported_not_a_traceback(tmp_path: Path, capsys):
+    """csv raises csv.Error (not a ValueError) for a field over 131,072 characters: the
+    verifier's CLI and manage.py verify_audit say the file cannot be read."""
+    votes = [(VOTER_1, "A", "X" * 200_000, RECEIVED, sid_hash(1), "sms")]
+    pack = build_pack(tmp_path / "pack", votes, honest_totals(1, 0))
+
+    status = verifier.main([str(pack)])
+
+    assert status == verifier.EXIT_MISMATCH
+    assert (
+        "  votes.csv: cannot be read (field larger than field limit (131072))"
+        in capsys.readouterr().out.splitlines()
+    )
+    with pytest.raises(CommandError, match="does not verify"):
+        call_command("verify_audit", str(pack), stdout=io.StringIO())
+
+
+def test_files_in_pycache_are_not_ignored(tmp_path: Path):
+    """`python -m textvote_verify` inside the pack imports the pack's verifier, and Python runs
+    __pycache__/textvote_verify.cpython-3X.pyc instead of the .py whenever the pyc's header
+    names the .py's size and mtime (both set by whoever zipped the pack): a signed pack could
+    carry a verifier that always says OK. Nothing in __pycache__ is covered by the manifest,
+    so a pack that arrives with one does not verify."""
+    pack = build_pack(tmp_path / "pack", TWO_VOTES, honest_totals(1, 1))
+    (pack / "__pycache__").mkdir()
+    (pack / "__pycache__" / "textvote_verify.cpython-312.pyc").write_bytes(b"not covered")
+
+    result = verifier.verify(pack)
+
+    assert result.problems == ["__pycache__: not in manifest.json, so not covered by it"]

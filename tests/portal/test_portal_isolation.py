@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver
 
 from polls.admin import PollAdmin
-from polls.models import PhoneNumber, Poll
+from polls.models import Invalidation, PhoneNumber, Poll
 from tests.factories import POLLS_URL, logged_in, make_poll, organiser, write_totals
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +64,7 @@ def urls(bob: User, poll: Poll) -> list[str]:
         object_id = next((i for part, i in ids.items() if part in route), poll.pk)
         url = "/" + re.sub(r"<(?:path:|int:)?(object_id|poll_id|id)>", str(object_id), route)
         url = url.replace("<path:content_type_id>", str(ContentType.objects.get_for_model(Poll).pk))
+        url = url.replace("<int:void_id>", str(poll.invalidations.get().pk))
         if "<str:action>" in url:
             found += [url.replace("<str:action>", action) for action in ACTIONS]
         else:
@@ -93,6 +94,16 @@ def bobs_poll(aws, bob) -> Poll:
         number="+447700900777",
     )
     write_totals(poll.slug, {"A": 4})
+    # A void in Bob's log, so that its "Unvoid" URL is walked too.
+    Invalidation.objects.create(
+        poll=poll,
+        action=Invalidation.Action.VOID,
+        by="bob",
+        reason="Bob's secret reason",
+        selection={"voter_keys": ["0" * 32]},
+        voter_keys=["0" * 32],
+        count=1,
+    )
     return poll
 
 
@@ -106,6 +117,7 @@ def snapshot(poll: Poll) -> tuple[Any, ...]:
         list(poll.categories.values_list("code", "label")),
         Poll.objects.count(),
         list(PhoneNumber.objects.values_list("number", "owner", "twilio_sid")),
+        list(poll.invalidations.values_list("action", "reason", "count")),
     )
 
 

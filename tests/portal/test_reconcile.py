@@ -8,7 +8,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import boto3
 import pytest
@@ -20,12 +20,15 @@ from django.utils import timezone
 from deploy.local.backend import LocalBackend
 from deploy.local.resources import DEMO_NUMBER
 from deploy.local.twilio_api import TwilioStandIn
+from deploy.local.twilio_messages import post_signed, twilio_params
 from lambdas.ingest import handler as ingest
 from lambdas.shared import attributes
+from lambdas.shared.channels import Channel, address_on
 from lambdas.shared.config_doc import PollStatus
-from polls.models import Poll
+from polls.models import Category, ConfigPush, Poll
 from polls.services import lifecycle
 from polls.services import reconcile as reconciling
+from polls.services.config_push import push_config
 from polls.services.reconcile import Finding, reconcile
 from tests.emulator import MOTO_ENDPOINT, REGION
 from tests.factories import (
@@ -40,6 +43,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 SECOND = timedelta(seconds=1)
+VOTER = "+15551000001"
 
 
 @pytest.fixture
@@ -284,7 +288,7 @@ def test_the_polls_page_runs_one_and_shows_the_last(twilio, alice):
 
     summary = (
         "2 messages Twilio received, 1 counted (and 0 changed since), 1 lost, 0 recovered, 0 "
-        "stored but unknown to Twilio, 0 not votes, 0 repeats"
+        "stored but unknown to Twilio, 0 not votes, 0 repeats, 0 uncertain"
     )
     assert page_messages(response) == [
         f"Reconciled “{poll}”: {summary}. Recover the lost votes with `manage.py reconcile "
@@ -310,3 +314,196 @@ def test_load_on_a_number_the_stand_in_lacks_says_to_post_directly(twilio):
         ": the stand-in texts only its own numbers (the demo's); use --direct for others"
     )
     assert twilio.messages == []
+
+
+# WhatsApp messages in Twilio's log, numbers shared with a closed poll, voters who changed
+# back, and settings that changed since a message was sent.
+
+
+def log_whatsapp(
+    stand_in: TwilioStandIn, body: str, sender: str, date_sent: datetime | None = None
+) -> str:
+    """A WhatsApp message as Twilio's log holds it: both numbers with the whatsapp: prefix."""
+    logged = stand_in.log_inbound(
+        address_on(Channel.WHATSAPP, sender),
+        address_on(Channel.WHATSAPP, DEMO_NUMBER),
+        body,
+        date_sent=date_sent,
+    )
+    sid: str = logged["sid"]
+    return sid
+
+
+def test_a_lost_whatsapp_vote_is_found(twilio):
+    """Twilio logs a WhatsApp message with To=whatsapp:+1…: listing To=+1… alone never sees
+    it, so a WhatsApp vote whose webhook failed is never reported lost or recovered."""
+    poll = open_poll()
+    text(twilio, "A", "+15551000002")
+    lost = log_whatsapp(twilio, "B", VOTER)
+
+    found = reconcile(poll)
+
+    assert found.received == 2
+    assert [(v.message_sid, v.sender, v.category) for v in found.lost] == [
+        (lost, "+15*******01", "B")
+    ]
+
+
+def test_a_stored_whatsapp_vote_is_counted_not_unknown_to_twilio(twilio, local):
+    """A WhatsApp vote the webhook stored, and Twilio logged, is reported "stored but unknown
+    to Twilio" (and `manage.py reconcile` exits 1 for it) on every poll that takes WhatsApp."""
+    poll = open_poll()
+    sid = log_whatsapp(twilio, "A", VOTER)
+    params = twilio_params("A", VOTER, message_sid=sid, channel=Channel.WHATSAPP)
+    assert post_signed(local.webhook_url, params, twilio.auth_token).status == 200
+
+    found = reconcile(poll)
+
+    assert found.unknown_to_twilio == []
+    assert dict(found.findings) == {Finding.COUNTED: 1}
+
+
+def test_a_lost_whatsapp_text_from_a_phone_that_voted_by_sms_is_no_second_vote(twilio):
+    """One phone is one voter on either channel: its lost WhatsApp text is a repeat, and
+    recovery must not store it as a second voter's (its From carries the whatsapp: prefix,
+    which the voter key must not)."""
+    poll = open_poll()
+    text(twilio, "A", VOTER)
+    log_whatsapp(twilio, "B", VOTER, date_sent=timezone.now() + 2 * SECOND)
+
+    found = reconcile(poll, recover=True)
+
+    assert dict(found.findings) == {Finding.COUNTED: 1, Finding.DUPLICATE: 1}
+    assert len(vote_items()) == 1
+
+
+def test_a_lost_vote_on_a_number_shared_with_a_closed_poll_is_found(twilio):
+    """Two polls without a keyword may share a number when only one is open (the ingest picks
+    the open one). Reconciliation reopens every closed poll that has a closing time, for every
+    message, so the number has two open polls, no message has a poll, and the lost vote is
+    reported as "no poll" and never recovered."""
+    old = make_poll(
+        slug="old",
+        categories=[("A", "Apples"), ("B", "Bananas")],
+        push=True,
+        status=PollStatus.OPEN,
+        opens_at=timezone.now() - timedelta(hours=2),
+    )
+    lifecycle.close_now(old, timezone.now() - timedelta(hours=1))
+    poll = open_poll()
+    text(twilio, "A", "+15551000002")  # the ingest takes it for the open poll
+    lost = text(twilio, "B", VOTER, lose=True)
+    wait_for_counts({"A": 1})
+
+    found = reconcile(poll, recover=True)
+
+    assert dict(found.not_votes) == {}
+    assert [(v.message_sid, v.result) for v in found.recovered] == [(lost, "accepted")]
+
+
+def test_a_voter_who_changed_back_after_a_lost_change_is_not_lost_forever(twilio):
+    """A (stored), B (its webhook failed), A again (the ingest answered "already voted"):
+    A counts, as it would have had B arrived. The replay calls the last A lost; recovery
+    stores nothing for it (duplicate), and every later run reports it lost again, so
+    `manage.py reconcile` exits 1 for ever."""
+    poll = open_poll(allow_vote_change=True)
+    now = timezone.now()
+    text(twilio, "A", VOTER)
+    twilio.log_inbound(VOTER, DEMO_NUMBER, "B", date_sent=now + 2 * SECOND)
+    # Delivered or not, the ingest stores nothing for it: the stored vote is A already.
+    twilio.log_inbound(VOTER, DEMO_NUMBER, "A", date_sent=now + 4 * SECOND)
+    wait_for_counts({"A": 1})
+
+    reconcile(poll, recover=True)
+    again = reconcile(poll)
+
+    assert again.lost == []
+    wait_for_counts({"A": 1})
+
+
+def test_a_text_answered_closed_before_the_poll_reopened_is_not_recovered(twilio):
+    """Closed, then opened again: a text sent while it was closed was answered "voting has
+    closed" and stored nothing. Reconciliation judges every message by the poll's current
+    configuration (open, no closing time), not the one in force when Twilio received it, so
+    it calls that text lost and --recover counts a vote its voter was told did not count."""
+    poll = open_poll()
+    text(twilio, "A", "+15551000002")
+    lifecycle.close_now(poll)
+    poll.refresh_from_db()
+    assert poll.closes_at is not None
+    # After the close: the ingest answered "closed" and stored nothing (logged without its
+    # webhook, as the ingest's config cache could still have the poll open a few seconds).
+    twilio.log_inbound(VOTER, DEMO_NUMBER, "B", date_sent=poll.closes_at + SECOND)
+    lifecycle.open_now(poll, poll.closes_at + 5 * SECOND)
+    poll.refresh_from_db()
+
+    found = reconcile(poll, recover=True)
+
+    assert found.lost == []
+    assert len(vote_items()) == 1
+
+
+def test_a_text_answered_unknown_before_its_category_was_added_is_not_recovered(twilio):
+    """Judged against the version in force when it was sent, not the current one."""
+    poll = open_poll()
+    text(twilio, "A", "+15551000002")
+    answered = twilio.receive_sms(VOTER, DEMO_NUMBER, "D")  # no category D yet: "invalid"
+    assert answered["webhook"]["status"] == 200
+    Category.objects.create(poll=poll, code="D", label="Dates", order=4)
+    poll.refresh_from_db()
+    push_config(poll, timezone.now() + 2 * SECOND)
+
+    found = reconcile(poll, recover=True)
+
+    assert found.lost == [] and found.recovered == []
+    assert dict(found.not_votes) == {"invalid": 1}
+    assert len(vote_items()) == 1
+
+
+def test_a_vote_sent_as_its_poll_reopened_is_uncertain_not_recovered(twilio):
+    """The ingest caches a number's polls for 5 s: a text sent within that of a reopening may
+    have been answered "closed" by the version before it."""
+    poll = open_poll()
+    closed_at = timezone.now().replace(microsecond=0) + 10 * SECOND
+    lifecycle.close_now(poll, closed_at)
+    lifecycle.open_now(poll, closed_at + 10 * SECOND)
+    sid = twilio.log_inbound(VOTER, DEMO_NUMBER, "B", date_sent=closed_at + 12 * SECOND)["sid"]
+
+    found = reconcile(Poll.objects.get(pk=poll.pk), recover=True)
+
+    assert found.lost == [] and found.recovered == []
+    assert [(v.message_sid, v.category) for v in found.uncertain] == [
+        (sid, "sent as its poll changed")
+    ]
+    assert vote_items() == []
+    out = run("demo")  # reported, and no reason to exit 1: there is nothing to recover
+    assert "  uncertain (not recovered)   1" in out
+    assert f"    {sid} +15*******01 " in out
+
+
+def test_a_vote_sent_before_its_settings_were_recorded_is_uncertain(twilio):
+    """A poll pushed before versions were recorded: its earlier versions are unknown."""
+    poll = open_poll()
+    push_config(poll, timezone.now() + 60 * SECOND)
+    ConfigPush.objects.filter(version=1).delete()
+    twilio.log_inbound(VOTER, DEMO_NUMBER, "B", date_sent=timezone.now() + 30 * SECOND)
+
+    found = reconcile(poll, recover=True)
+
+    assert [v.category for v in found.uncertain] == ["settings not recorded"]
+    assert found.lost == [] and vote_items() == []
+
+
+def test_a_lost_vote_its_voter_replaced_by_a_stored_later_one_is_not_lost(twilio):
+    """No change allowed: A was lost, so the ingest took the voter's later B. B is the vote
+    that stands; A, recovered, would only be "already voted" on every run."""
+    poll = open_poll()
+    early = twilio.log_inbound(VOTER, DEMO_NUMBER, "A", date_sent=timezone.now() - 2 * SECOND)
+    text(twilio, "B", VOTER)
+    wait_for_counts({"B": 1})
+
+    found = reconcile(poll)
+
+    assert found.lost == []
+    assert dict(found.findings) == {Finding.COUNTED: 1, Finding.SUPERSEDED: 1}
+    assert early["sid"] not in {vote.message_sid for vote in found.lost}

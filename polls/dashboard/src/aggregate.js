@@ -17,6 +17,8 @@ export function parseAggregate(item) {
     minutes: prefixed(item, "m:"),
     regions: prefixed(item, "r:"),
     total: item.total ? counterValue(item.total) : 0,
+    // Votes an organiser voided: in none of the counts above (lambdas/shared/counting.py).
+    voided: item.voided ? counterValue(item.voided) : 0,
     updatedAt: item.updated_at ? item.updated_at.S : null,
   };
 }

@@ -84,6 +84,9 @@ function renderResults(config, state, result) {
     row.querySelector(".leader").textContent = leads ? (state === "closed" ? "Winner" : "Leading") : "";
   });
   $("total").textContent = result.total.toLocaleString();
+  const voided = result.voided || 0;
+  $("voided").textContent = `${voided.toLocaleString()} vote${voided === 1 ? "" : "s"} voided`;
+  $("voided").hidden = voided === 0;
 }
 
 // What a screen reader hears of the totals (the aria-live region #announcer): at most once

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from polls.audit import textvote_verify as pack
 from polls.management.lookup import poll_by_slug
 from polls.services import audit_pack
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
     help = (
         "Write the audit pack of the closed poll SLUG into the new folder DIR: every counted "
         "vote (no phone number), its configuration, totals and tally watermarks, hashed in "
-        "manifest.json and signed; `python -m textvote_verify DIR` checks it."
+        "manifest.json and signed; `python -I textvote_verify.py DIR` checks it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -34,5 +35,5 @@ class Command(BaseCommand):
             f"Wrote the audit pack of {slug!r} to {packed.directory}: {packed.votes} votes, "
             f"total {packed.total}, software {packed.software_version}.\n"
             f"Signed by the key with SHA-256 fingerprint {packed.key_fingerprint}.\n"
-            f"Verify it with: cd {packed.directory} && python -m textvote_verify ."
+            f"Verify it with: cd {packed.directory} && python -I {pack.VERIFIER} ."
         )

@@ -17,8 +17,9 @@ class Command(BaseCommand):
     help = (
         "List the messages Twilio received for the poll SLUG since it opened and compare "
         "their MessageSids with the votes table: counted, lost (received, not stored), stored "
-        "but unknown to Twilio, and not votes. --recover stores each lost vote through the "
-        "ingest's own path. Exits 1 while votes are lost or unknown to Twilio."
+        "but unknown to Twilio, not votes, and uncertain (not stored; the poll's settings when "
+        "it was sent are not known for sure: check by hand). --recover stores each lost vote "
+        "through the ingest's own path. Exits 1 while votes are lost or unknown to Twilio."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -48,6 +49,11 @@ class Command(BaseCommand):
             f"  not votes                   {findings[Finding.NOT_A_VOTE]}"
             + (f" ({reasons})" if reasons else "")
         )
+        write(f"  uncertain (not recovered)   {findings[Finding.UNCERTAIN]}")
+        for vote in result.uncertain[:LISTED]:
+            write(f"    {vote.message_sid} {vote.sender} {vote.date_sent} {vote.category}")
+        if len(result.uncertain) > LISTED:
+            write(f"    … and {len(result.uncertain) - LISTED} more")
         write(f"stored but unknown to Twilio: {len(result.unknown_to_twilio)}")
         for sid in result.unknown_to_twilio[:LISTED]:
             write(f"  {sid}")

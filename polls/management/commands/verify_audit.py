@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Check the audit pack in DIR: every file's SHA-256, the signature over manifest.json, "
         "and every total re-derived from the votes and invalidations. Exits 1 naming what does "
-        "not match (the same checks as `python -m textvote_verify DIR`)."
+        "not match (the same checks as `python -I textvote_verify.py DIR`)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
