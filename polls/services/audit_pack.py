@@ -68,8 +68,8 @@ if TYPE_CHECKING:
 MAX_SIGNED_BYTES = 4096
 NOT_A_GIT_CHECKOUT = "unknown (not a git checkout)"
 CONFIG_VERSIONS_KEPT = (
-    "the current version only: earlier versions are not packed (the portal records each "
-    "pushed version only since it began to, for reconciliation)"
+    "every version the portal recorded (models.ConfigPush: each push since it began to record "
+    "them), oldest first, each with when it took effect; 'document' is the current one"
 )
 _TABLE_OF_PREFIX = (
     (attributes.COUNT_PREFIX, pack.CATEGORY_TABLE),
@@ -230,6 +230,16 @@ def _pushed_config(poll: Poll) -> dict[str, Any]:
         "pushed_at": stored_time(poll.pushed_at) if poll.pushed_at else "",
         "document_sha256": hashlib.sha256(document.encode()).hexdigest(),
         "document": json.loads(document),
+        "versions": [
+            {
+                "version": push.version,
+                "number": push.number,
+                "in_force_from": stored_time(push.in_force_from),
+                "document_sha256": hashlib.sha256(push.document.encode()).hexdigest(),
+                "document": json.loads(push.document),
+            }
+            for push in poll.config_pushes.order_by("version")
+        ],
     }
 
 

@@ -185,6 +185,13 @@ def test_the_pack_verifies_and_its_totals_are_the_portals(voted, pack: Path):
     assert config["version"] == poll.config_version
     assert config["document"]["status"] == PollStatus.CLOSED.value
     assert config["versions_kept"] == audit_pack.CONFIG_VERSIONS_KEPT
+    # Every pushed version, the last being the current one: opened, then closed.
+    versions = config["versions"]
+    assert [v["version"] for v in versions] == list(range(1, poll.config_version + 1))
+    assert versions[-1]["document"] == config["document"]
+    assert versions[-1]["document_sha256"] == config["document_sha256"]
+    assert [v["document"]["status"] for v in versions][-1] == PollStatus.CLOSED.value
+    assert PollStatus.OPEN.value in [v["document"]["status"] for v in versions]
     manifest = json.loads((pack / verifier.MANIFEST).read_text())
     assert set(manifest["files"]) == PACK_FILES - {verifier.MANIFEST, verifier.SIGNATURE}
     assert manifest["software_version"] == audit_pack.software_version()
