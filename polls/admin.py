@@ -23,6 +23,7 @@ from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -34,7 +35,7 @@ from polls import admin_actions
 from polls.forms import CategoryForm, CategoryFormSet, PollForm
 from polls.models import REPLY_FIELDS, Category, Invalidation, PhoneNumber, Poll
 from polls.organisers import polls_of
-from polls.services import capacity, invalidation, lifecycle
+from polls.services import anomalies, capacity, invalidation, lifecycle
 from polls.services.config_push import has_unpushed_changes
 from polls.services.dashboard import public_url
 from polls.services.reconcile import describe_reconciliation
@@ -228,11 +229,11 @@ class PollAdmin(admin.ModelAdmin):
         if obj is not None:
             fieldsets.append(("In DynamoDB and Twilio", {"fields": _IN_DYNAMODB}))
             fieldsets.append(("Show plan", {"classes": ["collapse"], "fields": ["show_plan"]}))
-            fieldsets.append(("Voided votes", {"fields": ["invalidations"]}))
+            fieldsets.append(("Voided votes", {"fields": ["invalidations", "anomaly_report"]}))
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Poll | None = None) -> list[str]:
-        readonly = [*_IN_DYNAMODB, "show_plan", "invalidations"]
+        readonly = [*_IN_DYNAMODB, "show_plan", "invalidations", "anomaly_report"]
         # The slug is the poll's id in DynamoDB: votes and totals are stored under it.
         if obj is not None:
             readonly.append("slug")
@@ -353,6 +354,16 @@ class PollAdmin(admin.ModelAdmin):
             },
         )
 
+    @admin.display(description="Anomalies")
+    def anomaly_report(self, poll: Poll) -> SafeString:
+        """A link to the poll's anomaly report: it reads every vote, so it runs when asked."""
+        return format_html(
+            '<a class="button" href="{}">Check for anomalies…</a> <span class="help">(rate '
+            "spikes, region surges, frequent vote changes; or manage.py anomalies {})</span>",
+            reverse("admin:polls_poll_anomalies", args=[poll.pk]),
+            poll.slug,
+        )
+
     @admin.display(description="Last recount")
     def last_recount(self, poll: Poll) -> str:
         if poll.last_recount_at is None:
@@ -413,8 +424,13 @@ class PollAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.unvoid_view),
             name="polls_poll_unvoid",
         )
+        anomaly_page = path(
+            "<path:object_id>/anomalies/",
+            self.admin_site.admin_view(self.anomalies_view),
+            name="polls_poll_anomalies",
+        )
         # Before the admin's own: its "<path:object_id>/" would swallow these.
-        return [run, void, unvoid, *super().get_urls()]
+        return [run, void, unvoid, anomaly_page, *super().get_urls()]
 
     def _changeable_poll(self, request: HttpRequest, object_id: str) -> Poll:
         poll = self.get_object(request, unquote(object_id))
@@ -426,6 +442,30 @@ class PollAdmin(admin.ModelAdmin):
         """The "Void votes…" page (admin_actions.void_votes_page)."""
         return admin_actions.void_votes_page(
             self, request, self._changeable_poll(request, object_id)
+        )
+
+    def anomalies_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The poll's anomaly report (polls/services/anomalies.py), each line linking to the
+        void page's preview of its slice."""
+        poll = self._changeable_poll(request, object_id)
+        try:
+            found, error = anomalies.anomalies(poll), ""
+        except anomalies.AnomalyError as failure:
+            found, error = [], str(failure)
+        return TemplateResponse(
+            request,
+            "admin/polls/poll/anomalies.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Anomalies of “{poll}”",
+                "opts": Poll._meta,
+                "poll": poll,
+                "error": error,
+                "anomalies": [
+                    (anomaly, anomalies.void_preview_path(poll, anomaly.selection))
+                    for anomaly in found
+                ],
+            },
         )
 
     def unvoid_view(self, request: HttpRequest, object_id: str, void_id: int) -> HttpResponse:
