@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -65,6 +65,8 @@ HELP = "help"
 CLOSED = "closed"
 INVALID = "invalid"
 WRONG_CHANNEL = "wrong_channel"  # by a channel its poll (or every poll of the number) does not take
+# What `judge` calls a message whose vote is to be recorded.
+VOTE = "vote"
 
 _REPLY_FOR_STATE = {
     VotingState.DRAFT: Reply.NOT_OPEN_YET,
@@ -80,44 +82,63 @@ _REPLY_FOR_RESULT = {
 }
 
 
-def answer_message(
-    message: TwilioMessage, received_at: datetime, now: datetime, recorder: Recorder
-) -> Answered:
-    """Answer a verified message at `now`, recording its vote (received at `received_at`)
-    if it is one."""
-    polls = recorder.polls_for(message.to)
+@dataclass(frozen=True)
+class Judgement:
+    """What the ingest makes of a message before it stores anything: its outcome (VOTE, or the
+    name of what else it was), the poll it went to, the reply to render (None: none) and, for
+    a vote, its category; `detail` holds the outcome's log fields."""
+
+    outcome: str
+    poll: PollConfig | None = None
+    reply: Reply | None = None
+    code: str = ""
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+def judge(message: TwilioMessage, polls: list[PollConfig], now: datetime) -> Judgement:
+    """What a verified message to a number running `polls` is at `now`: the one decision the
+    webhook takes (answer_message) and reconciliation re-takes (polls/services/reconcile.py)."""
     if (
         message.channel is Channel.WHATSAPP
         and polls
         and not any(poll.channels.takes(Channel.WHATSAPP) for poll in polls)
     ):
-        recorder.log(WRONG_CHANNEL, message=message)
-        return Answered(render(None, Reply.NO_WHATSAPP_POLL), WRONG_CHANNEL)
+        return Judgement(WRONG_CHANNEL, reply=Reply.NO_WHATSAPP_POLL)
     poll = parsing.select_poll(polls, message.body)
     if poll is None:
-        recorder.log(NO_POLL, message=message)
-        return Answered(render(None, Reply.NO_POLL), NO_POLL)
+        return Judgement(NO_POLL, reply=Reply.NO_POLL)
     outcome = parsing.parse_message(poll, message.body)
     if isinstance(outcome, parsing.OptOut):
-        recorder.log(OPT_OUT, message=message, poll=poll.poll_id)
-        return Answered(None, OPT_OUT, poll.poll_id)  # Twilio answers opt-out words itself.
+        return Judgement(OPT_OUT, poll)  # Twilio answers opt-out words itself.
     if not poll.channels.takes(message.channel):
-        recorder.log(WRONG_CHANNEL, message=message, poll=poll.poll_id)
-        return Answered(render(poll, Reply.WRONG_CHANNEL), WRONG_CHANNEL, poll.poll_id)
+        return Judgement(WRONG_CHANNEL, poll, Reply.WRONG_CHANNEL)
     if isinstance(outcome, parsing.Help):
-        recorder.log(HELP, message=message, poll=poll.poll_id)
-        return Answered(render(poll, Reply.HELP), HELP, poll.poll_id)
+        return Judgement(HELP, poll, Reply.HELP)
     state = poll.voting_state(now)
     if state != VotingState.ACCEPTING:
-        recorder.log(CLOSED, message=message, poll=poll.poll_id, state=state.value)
-        return Answered(render(poll, _REPLY_FOR_STATE[state]), CLOSED, poll.poll_id)
+        return Judgement(CLOSED, poll, _REPLY_FOR_STATE[state], detail={"state": state.value})
     if isinstance(outcome, parsing.TooLong):
-        recorder.log(INVALID, message=message, poll=poll.poll_id, reason="too_long")
-        return Answered(render(poll, Reply.TOO_LONG), INVALID, poll.poll_id)
+        return Judgement(INVALID, poll, Reply.TOO_LONG, detail={"reason": "too_long"})
     if isinstance(outcome, parsing.Unknown):
-        recorder.log(INVALID, message=message, poll=poll.poll_id, reason="unknown_code")
-        return Answered(render(poll, Reply.UNKNOWN), INVALID, poll.poll_id)
-    return _record(poll, message, outcome.code, received_at, recorder)
+        return Judgement(INVALID, poll, Reply.UNKNOWN, detail={"reason": "unknown_code"})
+    return Judgement(VOTE, poll, code=outcome.code)
+
+
+def answer_message(
+    message: TwilioMessage, received_at: datetime, now: datetime, recorder: Recorder
+) -> Answered:
+    """Answer a verified message at `now`, recording its vote (received at `received_at`)
+    if it is one."""
+    judged = judge(message, recorder.polls_for(message.to), now)
+    poll = judged.poll
+    if poll is None:
+        recorder.log(judged.outcome, message=message)
+        return Answered(render(None, judged.reply) if judged.reply else None, judged.outcome)
+    if judged.outcome == VOTE:
+        return _record(poll, message, judged.code, received_at, recorder)
+    recorder.log(judged.outcome, message=message, poll=poll.poll_id, **judged.detail)
+    reply = render(poll, judged.reply) if judged.reply else None
+    return Answered(reply, judged.outcome, poll.poll_id)
 
 
 def _record(

@@ -64,11 +64,12 @@ from django.conf import settings
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException
 
+from lambdas.ingest import recording
 from lambdas.ingest.config_cache import DEFAULT_TTL_SECONDS, ConfigCache
 from lambdas.ingest.recording import Recorder, answer_message
 from lambdas.ingest.twilio_request import TwilioMessage
 from lambdas.ingest.votes import VoteResult, replaced_sid_digests, sid_digest
-from lambdas.shared import attributes, keys, parsing
+from lambdas.shared import attributes, keys
 from lambdas.shared.channels import Channel, address_on, split_address
 from lambdas.shared.config_doc import PollConfig, VotingState
 from lambdas.shared.resource_names import VOTER_HASH_KEY
@@ -93,6 +94,14 @@ _STORED_RESULTS = frozenset({VoteResult.ACCEPTED.value, VoteResult.CHANGED.value
 _CHANGE_REACHES_INGEST = timedelta(seconds=DEFAULT_TTL_SECONDS)
 # The settings a message was judged by before a change: those in force just before it.
 _JUST_BEFORE = timedelta(microseconds=1)
+# How the report names what the ingest made of a text that was no vote (recording.judge).
+_NOT_A_VOTE_REASONS = {
+    recording.WRONG_CHANNEL: "wrong channel",
+    recording.NO_POLL: "no poll",
+    recording.OPT_OUT: "opt-out",
+    recording.HELP: "help",
+    recording.INVALID: "invalid",
+}
 
 
 class ReconcileError(aws.ServiceError):
@@ -503,32 +512,16 @@ def _parse(entry: _Received, poll_id: str, history: _History) -> _Vote | _NotAVo
 
 
 def _judge(entry: _Received, poll_id: str, polls: list[PollConfig]) -> _Vote | _NotAVote:
-    """What the ingest (recording.answer_message) made of the message with these polls."""
-    message = entry.message
-    if (
-        message.channel is Channel.WHATSAPP
-        and polls
-        and not any(poll.channels.takes(Channel.WHATSAPP) for poll in polls)
-    ):
-        return _NotAVote("wrong channel")
-    poll = parsing.select_poll(polls, message.body)
-    if poll is None:
-        return _NotAVote("no poll")
-    if poll.poll_id != poll_id:
+    """What the ingest (recording.judge) made of the message with these polls."""
+    judged = recording.judge(entry.message, polls, entry.date_sent)
+    if judged.poll is not None and judged.poll.poll_id != poll_id:
         return _NotAVote("another poll")
-    outcome = parsing.parse_message(poll, message.body)
-    if isinstance(outcome, parsing.OptOut):
-        return _NotAVote("opt-out")
-    if not poll.channels.takes(message.channel):
-        return _NotAVote("wrong channel")
-    if isinstance(outcome, parsing.Help):
-        return _NotAVote("help")
-    state = poll.voting_state(entry.date_sent)
-    if state != VotingState.ACCEPTING:
-        return _NotAVote("closed" if state == VotingState.CLOSED else "not open")
-    if isinstance(outcome, (parsing.TooLong, parsing.Unknown)):
-        return _NotAVote("invalid")
-    return _Vote(outcome.code, poll.allow_vote_change)
+    if judged.outcome == recording.VOTE and judged.poll is not None:
+        return _Vote(judged.code, judged.poll.allow_vote_change)
+    if judged.outcome == recording.CLOSED:
+        closed = judged.detail["state"] == VotingState.CLOSED.value
+        return _NotAVote("closed" if closed else "not open")
+    return _NotAVote(_NOT_A_VOTE_REASONS[judged.outcome])
 
 
 def _log(outcome: str, message: TwilioMessage | None = None, **fields: object) -> None:
