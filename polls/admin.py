@@ -207,6 +207,7 @@ class PollAdmin(admin.ModelAdmin):
             "status",
             "opens_at",
             "closes_at",
+            "votes_per_phone",
             "allow_vote_change",
             "confirm_votes",
             "channels",

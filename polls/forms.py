@@ -12,7 +12,7 @@ from django.utils import timezone
 from lambdas.shared.config_doc import PollStatus, VotingState
 from polls.colours import PALETTE, next_colour
 from polls.models import Category
-from polls.services.config_push import PushError, vote_keys_refusal
+from polls.services.config_push import PushError, vote_keys_refusal, votes_per_phone_refusal
 from polls.services.lifecycle import MIN_CATEGORIES_TO_OPEN
 from polls.services.results import ResultsError, read_votes_per_category
 from polls.validation import find_clashes, split_aliases
@@ -30,19 +30,25 @@ class PollForm(ModelForm):
             self.instance.owner = self.new_poll_owner
 
     def clean(self) -> dict[str, Any]:
-        # A changed expected peak may change the poll's vote keys: refused once it has votes.
+        # A changed expected peak may change the poll's vote keys, a changed allowance how its
+        # votes are stored: refused once it has votes.
         super().clean()
         data = self.cleaned_data
-        peak = data.get("expected_peak_votes_per_second")
-        if peak is not None and "expected_peak_votes_per_second" in self.changed_data:
+        checks = (
+            ("expected_peak_votes_per_second", vote_keys_refusal, "its vote keys"),
+            ("votes_per_phone", votes_per_phone_refusal, "its votes per phone"),
+        )
+        for name, refusal_of, what in checks:
+            value = data.get(name)
+            if value is None or name not in self.changed_data:
+                continue
             try:
-                refusal = vote_keys_refusal(self.instance, peak)
+                refusal = refusal_of(self.instance, value)
             except PushError as error:
-                refusal = f"whether the poll has votes is unknown ({error}), so its vote keys "
+                refusal = f"whether the poll has votes is unknown ({error}), so {what} "
                 refusal += "cannot change now; try again"
             if refusal:
-                message = f"{refusal[:1].upper()}{refusal[1:]}."
-                self.add_error("expected_peak_votes_per_second", message)
+                self.add_error(name, f"{refusal[:1].upper()}{refusal[1:]}.")
         return data
 
     @classmethod

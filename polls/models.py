@@ -14,7 +14,12 @@ from django.utils import timezone
 
 from lambdas.shared import keys
 from lambdas.shared.channels import PollChannels
-from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus
+from lambdas.shared.config_doc import (
+    MAX_VOTES_PER_PHONE,
+    CategoryConfig,
+    PollConfig,
+    PollStatus,
+)
 from lambdas.shared.replies import DEFAULT_REPLIES, MAX_REPLY_CHARS, NUMBER_REPLIES, Reply
 from polls.colours import PALETTE
 from polls.validation import (
@@ -127,6 +132,15 @@ class Poll(models.Model):
     allow_vote_change = models.BooleanField(
         default=False, help_text="A voter's later vote replaces their earlier one."
     )
+    votes_per_phone = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_VOTES_PER_PHONE)],
+        help_text="How many votes each phone has. 1: one vote, which “allow vote change” lets "
+        "the voter change. More: the voter splits them across choices as they like, in "
+        "messages of one vote (A) or of several (A 3, 3 A); a message giving more votes than "
+        "are left is refused, with a reply saying how many are left, and no vote is ever "
+        "changed. Between 1 and more it can change only until the poll has votes.",
+    )
     confirm_votes = models.BooleanField(
         default=True, help_text="Send a confirmation reply (by SMS or WhatsApp) for each vote."
     )
@@ -177,6 +191,10 @@ class Poll(models.Model):
     reply_not_open_yet = _reply_field(Reply.NOT_OPEN_YET)
     reply_closed = _reply_field(Reply.CLOSED)
     reply_wrong_channel = _reply_field(Reply.WRONG_CHANNEL)
+    reply_votes_counted = _reply_field(Reply.VOTES_COUNTED)
+    reply_limit_reached = _reply_field(Reply.LIMIT_REACHED)
+    reply_not_enough_left = _reply_field(Reply.NOT_ENOUGH_LEFT)
+    reply_bad_count = _reply_field(Reply.BAD_COUNT)
 
     config_version = models.PositiveIntegerField(default=0, editable=False)
     pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -222,6 +240,14 @@ class Poll(models.Model):
             )
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
             raise ValidationError({"closes_at": "The poll must close after it opens."})
+        if self.allow_vote_change and self.votes_per_phone > 1:
+            raise ValidationError(
+                {
+                    "allow_vote_change": "A vote can be changed only with one vote per phone: "
+                    f"with {self.votes_per_phone}, voters split their votes as they like and "
+                    "no vote is changed. Untick it, or set votes per phone to 1."
+                }
+            )
         if self.status == PollStatus.OPEN:
             self._check_votes_can_be_taken()
         # An organiser's new poll has its owner before validation (forms.PollForm).
@@ -324,6 +350,7 @@ class Poll(models.Model):
             votes_expire_at=_utc(self.votes_expiry()),
             vote_shards=self.vote_key_count(),
             channels=PollChannels(self.channels),
+            votes_per_phone=self.votes_per_phone,
         )
 
 

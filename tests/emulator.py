@@ -15,6 +15,7 @@ import os
 
 from moto.server import ThreadedMotoServer
 
+from deploy.local.atomic_writes import make_item_writes_atomic
 from deploy.local.environment import use_emulator
 from deploy.local.resources import resource_environment
 from lambdas.shared.resource_names import TALLY_FAILURE_QUEUE
@@ -22,6 +23,7 @@ from lambdas.shared.resource_names import TALLY_FAILURE_QUEUE
 REGION = "us-east-1"
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+make_item_writes_atomic()
 _moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 _moto.start()
 atexit.register(_moto.stop)

@@ -74,6 +74,9 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
+    from deploy.local.atomic_writes import make_item_writes_atomic
+
+    make_item_writes_atomic()
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     try:
         moto.start()

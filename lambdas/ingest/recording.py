@@ -10,6 +10,7 @@ environment, so the portal can import it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +18,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from lambdas.ingest.twilio_request import TwilioMessage
-from lambdas.ingest.votes import Ballot, VoteResult, record_vote
+from lambdas.ingest.votes import Ballot, Recorded, VoteResult, add_votes, record_vote
 from lambdas.shared import parsing
 from lambdas.shared.channels import Channel
 from lambdas.shared.config_doc import PollConfig, VotingState
-from lambdas.shared.replies import Reply, render
+from lambdas.shared.replies import Allowance, Reply, render
 from lambdas.shared.timestamps import stored_time
 from lambdas.shared.voters import voter_key
 
@@ -79,6 +80,14 @@ _REPLY_FOR_RESULT = {
     VoteResult.DUPLICATE: Reply.ALREADY_VOTED,
     VoteResult.CHANGED: Reply.CHANGED,
     VoteResult.CHANGE_LIMIT: Reply.CHANGE_LIMIT,
+    VoteResult.LIMIT_REACHED: Reply.LIMIT_REACHED,
+    VoteResult.NOT_ENOUGH_LEFT: Reply.NOT_ENOUGH_LEFT,
+}
+# What a poll with several votes per phone answers instead.
+_REPLY_FOR_SEVERAL = {
+    **_REPLY_FOR_RESULT,
+    VoteResult.ACCEPTED: Reply.VOTES_COUNTED,
+    VoteResult.REPLAYED: Reply.VOTES_COUNTED,
 }
 
 
@@ -86,12 +95,14 @@ _REPLY_FOR_RESULT = {
 class Judgement:
     """What the ingest makes of a message before it stores anything: its outcome (VOTE, or the
     name of what else it was), the poll it went to, the reply to render (None: none) and, for
-    a vote, its category; `detail` holds the outcome's log fields."""
+    a vote, its category and how many votes it gives it; `detail` holds the outcome's log
+    fields."""
 
     outcome: str
     poll: PollConfig | None = None
     reply: Reply | None = None
     code: str = ""
+    count: int = 1
     detail: dict[str, str] = field(default_factory=dict)
 
 
@@ -121,7 +132,9 @@ def judge(message: TwilioMessage, polls: list[PollConfig], now: datetime) -> Jud
         return Judgement(INVALID, poll, Reply.TOO_LONG, detail={"reason": "too_long"})
     if isinstance(outcome, parsing.Unknown):
         return Judgement(INVALID, poll, Reply.UNKNOWN, detail={"reason": "unknown_code"})
-    return Judgement(VOTE, poll, code=outcome.code)
+    if not 1 <= outcome.count <= poll.votes_per_phone:
+        return Judgement(INVALID, poll, Reply.BAD_COUNT, detail={"reason": "bad_count"})
+    return Judgement(VOTE, poll, code=outcome.code, count=outcome.count)
 
 
 def answer_message(
@@ -135,20 +148,24 @@ def answer_message(
         recorder.log(judged.outcome, message=message)
         return Answered(render(None, judged.reply) if judged.reply else None, judged.outcome)
     if judged.outcome == VOTE:
-        return _record(poll, message, judged.code, received_at, recorder)
+        return _record(poll, message, judged, received_at, recorder)
     recorder.log(judged.outcome, message=message, poll=poll.poll_id, **judged.detail)
     reply = render(poll, judged.reply) if judged.reply else None
     return Answered(reply, judged.outcome, poll.poll_id)
 
 
 def _record(
-    poll: PollConfig, message: TwilioMessage, code: str, received_at: datetime, recorder: Recorder
+    poll: PollConfig,
+    message: TwilioMessage,
+    judged: Judgement,
+    received_at: datetime,
+    recorder: Recorder,
 ) -> Answered:
     secret = recorder.voter_hash_key().encode()
     ballot = Ballot(
         poll_id=poll.poll_id,
         voter_key=voter_key(secret, poll.poll_id, message.sender, poll.voter_key_version),
-        category=code,
+        category=judged.code,
         message_sid=message.message_sid,
         received_at=stored_time(received_at),
         vote_shards=poll.vote_shards,
@@ -161,12 +178,25 @@ def _record(
         if poll.votes_expire_at is None
         else math.ceil(poll.votes_expire_at.timestamp()),
     )
-    recorded = record_vote(
-        recorder.dynamodb, recorder.votes_table, ballot, allow_change=poll.allow_vote_change
-    )
+    recorded: Recorded
+    if poll.votes_per_phone > 1:
+        recorded = add_votes(
+            recorder.dynamodb, recorder.votes_table, ballot, judged.count, poll.votes_per_phone
+        )
+    else:
+        recorded = record_vote(
+            recorder.dynamodb, recorder.votes_table, ballot, allow_change=poll.allow_vote_change
+        )
     result = recorded.result.value
-    recorder.log(result, message=message, poll=poll.poll_id, category=recorded.category)
-    reply = _REPLY_FOR_RESULT[recorded.result]
-    if reply == Reply.CONFIRMED and not poll.confirm_votes:
-        return Answered(None, result, poll.poll_id, recorded.category)
-    return Answered(render(poll, reply, recorded.category), result, poll.poll_id, recorded.category)
+    logged = {"count": str(judged.count)} if poll.votes_per_phone > 1 else {}
+    recorder.log(result, message=message, poll=poll.poll_id, category=recorded.category, **logged)
+    replies = _REPLY_FOR_SEVERAL if recorded.given is not None else _REPLY_FOR_RESULT
+    reply = replies[recorded.result]
+    answered = Answered(None, result, poll.poll_id, recorded.category)
+    if reply in (Reply.CONFIRMED, Reply.VOTES_COUNTED) and not poll.confirm_votes:
+        return answered
+    allowance = None
+    if recorded.given is not None:
+        allowance = Allowance(poll.votes_per_phone, recorded.given, judged.count)
+    text = render(poll, reply, recorded.category, allowance)
+    return dataclasses.replace(answered, reply=text)

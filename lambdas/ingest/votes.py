@@ -1,9 +1,16 @@
-"""Storing a vote: one conditional write per accepted vote, and no read.
+"""Storing a vote: one conditional write per accepted message, and no read.
 
 The item's key is computed from the poll and the voter key, so "one vote per phone per poll"
 is a condition on that key. When the condition fails DynamoDB returns the stored item with the
 error (ReturnValuesOnConditionCheckFailure), which says whether this is Twilio retrying the
 same message, a second vote, or a change of vote.
+
+A poll with several votes per phone keeps the same one item per voter, holding every vote the
+phone gave (attributes.VOTE_COUNTER_PREFIX). Each message adds its votes in one UpdateItem whose
+condition is the allowance itself (the phone's votes so far plus the message's at most the
+poll's votes per phone) and that its MessageSid was never added, so concurrent texts of one
+phone never exceed the allowance and a Twilio retry never adds twice. A failed condition
+returns the stored item, which says which of those it was.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 
 from lambdas.shared import attributes, keys
 from lambdas.shared.channels import Channel
+from lambdas.shared.counting import ballot_counters
 
 # Concurrent changes by one voter (two texts in flight) lose the race at most this many times.
 MAX_CHANGE_ATTEMPTS = 3
@@ -34,6 +42,10 @@ class VoteResult(StrEnum):
     DUPLICATE = "duplicate"
     CHANGED = "changed"
     CHANGE_LIMIT = "change_limit"  # a change refused: MAX_VOTE_CHANGES reached
+    # Of a poll with several votes per phone: a message refused because the phone has no votes
+    # left, or fewer than it gave.
+    LIMIT_REACHED = "limit_reached"
+    NOT_ENOUGH_LEFT = "not_enough_left"
 
 
 @dataclass(frozen=True)
@@ -56,8 +68,12 @@ class Ballot:
 @dataclass(frozen=True)
 class Recorded:
     result: VoteResult
-    # The category the voter's vote counts for now.
+    # The category the voter's vote counts for now (of a poll with several votes per phone,
+    # the message's).
     category: str
+    # Of a poll with several votes per phone: category code -> the votes the phone has given
+    # it, after this message.
+    given: dict[str, int] | None = None
 
 
 def vote_item(ballot: Ballot) -> dict[str, dict[str, str]]:
@@ -150,3 +166,75 @@ def _move_vote(dynamodb: Any, table: str, item: Mapping[str, object], expected_s
         ExpressionAttributeValues={":expected": {"S": expected_sid}},
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
     )
+
+
+def add_votes(dynamodb: Any, table: str, ballot: Ballot, count: int, limit: int) -> Recorded:
+    """Add `count` votes of the ballot's category to its voter's votes in a poll whose phones
+    have `limit` votes each: one conditional UpdateItem."""
+    if not 1 <= count <= limit:
+        raise ValueError(f"{count} votes do not fit an allowance of {limit}")
+    counters = ballot_counters(vote_item(ballot))
+    names = {
+        "#votes": attributes.VOTE_VOTES,
+        "#sids": attributes.VOTE_SID_DIGESTS,
+        "#voided": attributes.VOTE_VOIDED,
+        "#category": attributes.VOTE_CATEGORY,
+        "#poll": attributes.VOTE_POLL,
+        "#sid": attributes.VOTE_MESSAGE_SID,
+        "#at": attributes.VOTE_RECEIVED_AT,
+    }
+    digest = sid_digest(ballot.message_sid)
+    values: dict[str, dict[str, Any]] = {
+        ":room": {"N": str(limit - count)},
+        ":digest": {"S": digest},
+        ":digests": {"SS": [digest]},
+        ":poll": {"S": ballot.poll_id},
+        ":sid": {"S": ballot.message_sid},
+        ":at": {"S": ballot.received_at},
+    }
+    added = []
+    for i, (counter, n) in enumerate(sorted(counters.items())):
+        names[f"#c{i}"] = attributes.VOTE_COUNTER_PREFIX + counter
+        values[f":c{i}"] = {"N": str(n * count)}
+        added.append(f"#c{i} :c{i}")
+    assignments = ["#poll = :poll", "#sid = :sid", "#at = :at"]
+    if ballot.expires_at is not None:
+        names["#expires"] = attributes.VOTE_EXPIRES_AT
+        values[":expires"] = {"N": str(ballot.expires_at)}
+        assignments.append("#expires = :expires")
+    try:
+        response = dynamodb.update_item(
+            TableName=table,
+            Key=keys.vote_key(ballot.poll_id, ballot.voter_key, ballot.vote_shards),
+            UpdateExpression=f"SET {', '.join(assignments)} ADD {', '.join(added)}, #sids :digests",
+            # The allowance, once per MessageSid, never on a voided voter, never on an item of
+            # one vote per phone (a poll's allowance can't move between 1 and more under votes).
+            ConditionExpression="(attribute_not_exists(#votes) OR #votes <= :room)"
+            " AND NOT contains(#sids, :digest)"
+            " AND attribute_not_exists(#voided) AND attribute_not_exists(#category)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return Recorded(VoteResult.ACCEPTED, ballot.category, _given(response["Attributes"]))
+    except dynamodb.exceptions.ConditionalCheckFailedException as error:
+        stored = error.response.get("Item", {})
+    given = _given(stored)
+    if digest in stored.get(attributes.VOTE_SID_DIGESTS, {}).get("SS", []):
+        return Recorded(VoteResult.REPLAYED, ballot.category, given)
+    if attributes.VOTE_CATEGORY in stored:
+        # Stored with one vote per phone: that vote stands.
+        return Recorded(VoteResult.DUPLICATE, stored[attributes.VOTE_CATEGORY].get("S", ""))
+    if attributes.VOTE_VOIDED in stored or sum(given.values()) >= limit:
+        return Recorded(VoteResult.LIMIT_REACHED, ballot.category, given)
+    return Recorded(VoteResult.NOT_ENOUGH_LEFT, ballot.category, given)
+
+
+def _given(stored: Mapping[str, Any]) -> dict[str, int]:
+    """Category code -> votes, of a stored item holding several votes of one phone."""
+    return {
+        name[len(attributes.COUNT_PREFIX) :]: n
+        for name, n in attributes.vote_item_counters(stored).items()
+        if name.startswith(attributes.COUNT_PREFIX)
+    }

@@ -35,6 +35,17 @@ VOTE_PURGED = "purged"
 # but AGGREGATE_VOIDED (lambdas.shared.counting.vote_counters), so the stream's MODIFY moves it
 # there once; removing it (an unvoid) moves it back. The ingest never overwrites a voided vote.
 VOTE_VOIDED = "voided"
+# A poll with several votes per phone (PollConfig.votes_per_phone > 1) keeps one item per voter
+# holding every vote the phone cast, which each of its messages adds to in one conditional
+# UpdateItem (lambdas.ingest.votes.add_votes): VOTE_COUNTER_PREFIX + each aggregate counter
+# the votes count in ("c:total", "c:n:A", "c:m:2026-12-01T20:25", "c:r:US-CA",
+# "c:ch:whatsapp") -> how many of them, so voiding, purging or deleting the voter takes back
+# exactly what its messages added (lambdas.shared.counting.vote_counters); VOTE_VOTES, the
+# phone's votes so far, is what the allowance condition compares.
+VOTE_COUNTER_PREFIX = "c:"
+# On such an item: a string set of the digests (lambdas.ingest.votes.sid_digest) of every
+# MessageSid whose votes it holds, so a Twilio retry of any of them adds nothing.
+VOTE_SID_DIGESTS = "sids"
 # Who DynamoDB names as the deleter of an item whose TTL expired (a stream record's
 # userIdentity.principalId).
 TTL_DELETER = "dynamodb.amazonaws.com"
@@ -44,6 +55,11 @@ TTL_DELETER = "dynamodb.amazonaws.com"
 AGGREGATE_TOTAL = "total"
 # The voided votes (VOTE_VOIDED): counted here and nowhere else (counting.vote_counters).
 AGGREGATE_VOIDED = "voided"
+# Distinct voters of a poll with several votes per phone: each voter counts once here, and once
+# in VOTERS_PREFIX + each category it gave a vote to. A poll with one vote per phone has no such
+# counters: its voters are its votes.
+AGGREGATE_VOTERS = "voters"
+VOTERS_PREFIX = "v:"
 AGGREGATE_UPDATED_AT = "updated_at"  # stored_time of the tally's last write
 # When the poll's votes were purged (stored_time): the totals are final from then on.
 AGGREGATE_PURGED_AT = "purged_at"
@@ -63,6 +79,9 @@ CHANNEL_PREFIX = "ch:"
 # On a root item counted before the tally wrote slices: per vote shard, the last stream
 # sequence number it applied (+ the shard, "wm:07").
 WATERMARK_PREFIX = "wm:"
+
+# The phone's votes so far, on a vote item of a poll with several votes per phone.
+VOTE_VOTES = VOTE_COUNTER_PREFIX + AGGREGATE_TOTAL
 
 # Slice items (keys.tally_key, keys.tally_hour_key): the counters above, plus
 SLICE_WATERMARK = "wm"  # the last stream sequence number of its vote shard it applied
@@ -89,6 +108,10 @@ CONFIG_VERSION = "version"
 
 def count_attribute(category_code: str) -> str:
     return COUNT_PREFIX + category_code
+
+
+def voters_attribute(category_code: str) -> str:
+    return VOTERS_PREFIX + category_code
 
 
 def minute_attribute(received_at: str) -> str:
@@ -158,6 +181,28 @@ def timeline_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
 def regions_from_aggregate(item: dict[str, dict[str, str]]) -> dict[str, int]:
     """ "US-CA" / "GB" / "" (unknown) -> votes."""
     return _prefixed(item, REGION_PREFIX)
+
+
+def voters_from_aggregate(item: dict[str, dict[str, str]]) -> tuple[int, dict[str, int]]:
+    """(distinct voters, category code -> distinct voters who gave it a vote), from a
+    low-level aggregate item of a poll with several votes per phone (0 and {} for one with
+    one vote per phone, whose voters are its votes)."""
+    voters = counter_value(item[AGGREGATE_VOTERS]) if AGGREGATE_VOTERS in item else 0
+    return voters, _prefixed(item, VOTERS_PREFIX)
+
+
+def is_multi_vote(vote_item: Mapping[str, Any]) -> bool:
+    """Whether a low-level vote item holds several votes of one phone (VOTE_COUNTER_PREFIX)."""
+    return VOTE_VOTES in vote_item
+
+
+def vote_item_counters(vote_item: Mapping[str, Any]) -> dict[str, int]:
+    """Aggregate counter -> votes, of a vote item holding several votes (VOTE_COUNTER_PREFIX)."""
+    return {
+        name[len(VOTE_COUNTER_PREFIX) :]: counter_value(value)
+        for name, value in vote_item.items()
+        if name.startswith(VOTE_COUNTER_PREFIX)
+    }
 
 
 def channels_from_aggregate(item: dict[str, dict[str, str]]) -> dict[Channel, int]:

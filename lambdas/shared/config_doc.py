@@ -15,6 +15,8 @@ from lambdas.shared.channels import PollChannels
 from lambdas.shared.keys import LEGACY_VOTE_SHARDS, MAX_VOTE_SHARDS
 
 SCHEMA = 1
+# The most votes a poll can give each phone (PollConfig.votes_per_phone).
+MAX_VOTES_PER_PHONE = 100
 
 
 class PollStatus(StrEnum):
@@ -74,12 +76,23 @@ class PollConfig:
     # The channels it takes votes by; a document without it (pushed before channels existed)
     # takes both.
     channels: PollChannels = PollChannels.BOTH
+    # How many votes each phone has, to split across categories as it likes ("A 3"). With 1 a
+    # phone has one vote, which allow_vote_change lets it change; with more, each message adds
+    # to the phone's votes until they are used up, and none is ever changed.
+    votes_per_phone: int = 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.vote_shards <= MAX_VOTE_SHARDS:
             raise InvalidConfig(
                 f"vote_shards must be between 1 and {MAX_VOTE_SHARDS}, not {self.vote_shards}"
             )
+        if not 1 <= self.votes_per_phone <= MAX_VOTES_PER_PHONE:
+            raise InvalidConfig(
+                f"votes_per_phone must be between 1 and {MAX_VOTES_PER_PHONE}, "
+                f"not {self.votes_per_phone}"
+            )
+        if self.votes_per_phone > 1 and self.allow_vote_change:
+            raise InvalidConfig("a vote can be changed only with one vote per phone")
 
     def voting_state(self, now: datetime) -> VotingState:
         if self.status == PollStatus.DRAFT:
@@ -105,11 +118,13 @@ class PollConfig:
         expiry = {"votes_expire_at": _time_to_json(self.votes_expire_at)}
         shards = {"vote_shards": self.vote_shards}
         channels = {"channels": self.channels.value}
+        votes = {"votes_per_phone": self.votes_per_phone}
         return json.dumps(
             {
                 **(expiry if self.votes_expire_at is not None else {}),
                 **(shards if self.vote_shards != LEGACY_VOTE_SHARDS else {}),
                 **(channels if self.channels is not PollChannels.BOTH else {}),
+                **(votes if self.votes_per_phone != 1 else {}),
                 "schema": SCHEMA,
                 "poll_id": self.poll_id,
                 "number": self.number,
@@ -154,6 +169,7 @@ class PollConfig:
                 voter_key_version=int(raw.get("voter_key_version", 1)),
                 vote_shards=int(raw.get("vote_shards", LEGACY_VOTE_SHARDS)),
                 channels=PollChannels(raw.get("channels", PollChannels.BOTH.value)),
+                votes_per_phone=int(raw.get("votes_per_phone", 1)),
                 categories=tuple(
                     CategoryConfig(
                         code=str(c["code"]),

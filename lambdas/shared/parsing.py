@@ -109,6 +109,9 @@ def is_emoji_only(spelling: str) -> bool:
 @dataclass(frozen=True)
 class Vote:
     code: str
+    # How many votes it gives the choice: a number the message carried on a poll with several
+    # votes per phone ("A 3"), not yet checked against its allowance; 1 without one.
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,10 @@ def parse_message(poll: PollConfig, body: str) -> Outcome:
     lookup = choice_lookup(poll)
     if rest in lookup:
         return Vote(lookup[rest])
+    if poll.votes_per_phone > 1:
+        counted = _vote_with_count(rest, lookup)
+        if counted is not None:
+            return counted
     if _is_emoji_word(rest):
         # Emoji only: the one choice whose emoji alias is among them ("🍕 ❤️", "🍕🍕"); with
         # none, the voter asked how to vote, as for an empty message.
@@ -204,6 +211,22 @@ def parse_message(poll: PollConfig, body: str) -> Outcome:
         if len(found) == 1:
             return Vote(found.pop())
     return Unknown(body.strip())
+
+
+_COUNT = re.compile("[0-9]+", re.ASCII)
+
+
+def _vote_with_count(rest: str, lookup: dict[str, str]) -> Vote | None:
+    """A choice and a number of votes for it, in either order ("a 3", "3 a"); the number after
+    the choice first, so "2 3" on a poll with choices 2 and 3 gives 3 votes to 2."""
+    words = rest.split(" ")
+    if len(words) < 2:
+        return None
+    for choice, count in ((words[:-1], words[-1]), (words[1:], words[0])):
+        code = lookup.get(" ".join(choice))
+        if code is not None and _COUNT.fullmatch(count):
+            return Vote(code, int(count))
+    return None
 
 
 # A flag is two regional indicator letters ("🇸🇪" is S E); a subdivision flag is a black flag,

@@ -1,12 +1,15 @@
 """The SMS replies voters get: default texts, per-poll overrides and safe rendering.
 
 Organisers write templates with placeholders ({label}, {code}, {question}, {choices},
-{codes}, {channel}); an unknown placeholder is left as typed rather than failing the reply.
+{codes}, {channel}, and on a poll with several votes per phone {count}, {remaining}, {limit},
+{votes}, {example}); an unknown placeholder is left as typed rather than failing the reply.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -30,6 +33,11 @@ class Reply(StrEnum):
     WRONG_CHANNEL = "wrong_channel"  # a message by a channel the poll does not take
     NO_POLL = "no_poll"
     NO_WHATSAPP_POLL = "no_whatsapp_poll"  # on WhatsApp, to a number whose polls take SMS only
+    # Of a poll with several votes per phone:
+    VOTES_COUNTED = "votes_counted"
+    LIMIT_REACHED = "limit_reached"  # the phone has no votes left
+    NOT_ENOUGH_LEFT = "not_enough_left"  # a message giving more votes than the phone has left
+    BAD_COUNT = "bad_count"  # a number of votes below 1 or above the poll's allowance
 
 
 # The replies of a number rather than of a poll: sent when no poll took the message, so no
@@ -49,10 +57,32 @@ DEFAULT_REPLIES: dict[Reply, str] = {
     Reply.CLOSED: "Voting for this poll is closed. Thank you!",
     Reply.WRONG_CHANNEL: "Sorry, this vote takes votes by {channel} only. Send your vote to "
     "this number by {channel}.",
+    Reply.VOTES_COUNTED: "Thanks! Votes for {label}: {count}. You have {remaining} of your "
+    "{limit} votes left.",
+    Reply.LIMIT_REACHED: "You have used all {limit} of your votes ({votes}). Thank you!",
+    Reply.NOT_ENOUGH_LEFT: "Sorry, you have only {remaining} of your {limit} votes left "
+    "({votes} so far). Text a smaller number, like {example}.",
+    Reply.BAD_COUNT: "Sorry, you have {limit} votes in this poll. Text a choice, or a choice "
+    "and how many votes to give it, like {example}.",
     Reply.NO_POLL: "There is no vote running on this number right now.",
     Reply.NO_WHATSAPP_POLL: "Sorry, there is no vote on WhatsApp on this number. Its votes are "
     "taken by SMS: text your vote to this number.",
 }
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A phone's votes in a poll with several votes per phone, as a reply tells them: its
+    allowance, the votes it has given (category code -> votes) and the votes the message gave
+    or asked to give."""
+
+    limit: int
+    given: Mapping[str, int] = field(default_factory=dict)
+    count: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - sum(self.given.values()), 0)
 
 
 # Plain {name} substitution only: str.format would let a template reach attributes
@@ -60,21 +90,34 @@ DEFAULT_REPLIES: dict[Reply, str] = {
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
-def render(poll: PollConfig | None, reply: Reply, code: str = "") -> str:
+def render(
+    poll: PollConfig | None, reply: Reply, code: str = "", allowance: Allowance | None = None
+) -> str:
     template = DEFAULT_REPLIES[reply]
     values: dict[str, str] = {}
     if poll is not None:
         template = poll.replies.get(reply.value) or template
         keyword = f"{poll.keyword.upper()} " if poll.keyword else ""
+        # A vote stored under a category since removed still gets a sensible reply.
+        labels = {category.code: category.label for category in poll.categories}
         values.update(
             question=poll.question,
             channel=poll.channels.display_name,
             codes=", ".join(keyword + c.code for c in poll.categories),
             choices=", ".join(f"{keyword}{c.code} for {c.label}" for c in poll.categories),
+            limit=str(poll.votes_per_phone),
         )
+        if poll.categories:
+            values.update(example=f"{keyword}{poll.categories[0].code} 2")
         if code:
-            # A vote stored under a category since removed still gets a sensible reply.
-            labels = {category.code: category.label for category in poll.categories}
             values.update(code=code, label=labels.get(code, code))
+        if allowance is not None:
+            given = [(c, n) for c, n in sorted(allowance.given.items()) if n]
+            values.update(
+                count=str(allowance.count),
+                remaining=str(allowance.remaining),
+                limit=str(allowance.limit),
+                votes=", ".join(f"{labels.get(c, c)} {n}" for c, n in given) or "none",
+            )
     text = _PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), template)
     return text[:MAX_REPLY_CHARS]

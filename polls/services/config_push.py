@@ -71,6 +71,31 @@ def vote_keys_refusal(poll: Poll, peak_votes_per_second: int) -> str:
     )
 
 
+def votes_per_phone_refusal(poll: Poll, votes_per_phone: int) -> str:
+    """Why the poll cannot take `votes_per_phone` ("" when it can). Its votes are stored one
+    per voter with one vote per phone and as a tally of the voter's votes with more
+    (lambdas.ingest.votes), so the allowance can move between 1 and more only while the poll
+    has no votes; between two allowances above 1 it can move at any time. PushError when
+    DynamoDB cannot say."""
+    if poll.pushed_at is None:
+        return ""
+    last = poll.config_pushes.order_by("-version").first()
+    try:
+        # Polls last pushed before pushes were recorded predate the allowance: 1.
+        pushed = PollConfig.from_json(last.document).votes_per_phone if last else 1
+    except InvalidConfig:
+        pushed = 1
+    if (pushed > 1) == (votes_per_phone > 1):
+        return ""
+    if not tables.has_votes(poll.slug, poll.vote_key_count(), PushError):
+        return ""
+    return (
+        f"this poll already has votes given with {pushed} vote{'s' if pushed > 1 else ''} per "
+        f"phone, stored {'as a tally per voter' if pushed > 1 else 'one per voter'}: it can't "
+        f"move to {votes_per_phone} under stored votes. Create a new poll for other rules"
+    )
+
+
 def _peaks_keeping(vote_shards: int) -> tuple[int, int] | None:
     """The expected peaks (votes/s) that plan exactly `vote_shards` vote keys, within what
     the portal accepts; None when none do."""
@@ -90,6 +115,7 @@ def push_config(poll: Poll, in_force_from: datetime | None = None) -> int:
         raise PushError("it is being deleted: delete it again to finish")
     version = poll.config_version + 1
     refusal = vote_keys_refusal(poll, poll.expected_peak_votes_per_second)
+    refusal = refusal or votes_per_phone_refusal(poll, poll.votes_per_phone)
     if refusal:
         raise PushError(refusal)
     try:
