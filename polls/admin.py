@@ -45,7 +45,10 @@ from polls.services.twilio_numbers import TwilioError, sync_phone_numbers
 PLACEHOLDER_HELP = (
     "Blank fields send the default text. Placeholders: {label} and {code} (the vote's "
     "category), {question}, {choices} (codes with labels), {codes}, {channel} (how the poll "
-    "takes votes: SMS, WhatsApp, or SMS or WhatsApp)."
+    "takes votes: SMS, WhatsApp, or SMS or WhatsApp). With several votes per phone also "
+    "{count} (the votes the message gave), {remaining} and {limit} (the phone's votes left, "
+    "and in all), {votes} (the votes it has given, by label: Apples 3, Bananas 2) and "
+    "{example} (a choice with a count: A 2)."
 )
 # How often a poll's page refreshes its results panel.
 RESULTS_REFRESH_SECONDS = 2

@@ -66,7 +66,9 @@ class CategoryForm(ModelForm):
         # What the ingest accepts (parsing.parse_message; README "What voters can send").
         help_texts = {
             "code": "What voters text, e.g. A: letters or digits. Any case, with punctuation "
-            "or emoji around it (A ❤️, ☑️ A); a keycap emoji counts as its digit (2️⃣ is 2).",
+            "or emoji around it (A ❤️, ☑️ A); a keycap emoji counts as its digit (2️⃣ is 2). "
+            "With several votes per phone, a number before or after it gives that many votes "
+            "(A 3, 3 A).",
             "aliases": "Other spellings that count for this category, separated by commas. "
             "An alias may be emoji only (🍕): a text of emoji counts for it whatever skin tone "
             "or marks the phone adds (🍕🏽, 🍕 ❤️); next to letters or digits, emoji only "
