@@ -146,6 +146,21 @@ def _number(item: dict[str, Any], name: str, missing: int = -1) -> int:
     return int(value) if value is not None else missing
 
 
+# What the page shows every second: the total, the voided votes and the votes per category;
+# of a poll with several votes per phone also its distinct voters, in all and per category (a
+# poll with one vote per phone has no such counters: its viewer item is as before they existed).
+VIEWER_COUNTERS = (
+    attributes.AGGREGATE_TOTAL,
+    attributes.AGGREGATE_VOIDED,
+    attributes.AGGREGATE_VOTERS,
+)
+VIEWER_COUNTER_PREFIXES = (attributes.COUNT_PREFIX, attributes.VOTERS_PREFIX)
+
+
+def _is_viewer_counter(name: str) -> bool:
+    return name in VIEWER_COUNTERS or name.startswith(VIEWER_COUNTER_PREFIXES)
+
+
 def published_items(poll_id: str, sums: PollSums, second: int) -> list[dict[str, Any]]:
     """The viewer and detail items of a publication at `second`, VIEWER_REPLICAS of each."""
     oldest = attributes.minute_attribute(stored_time_of(second - TIMELINE_SECONDS))
@@ -153,9 +168,7 @@ def published_items(poll_id: str, sums: PollSums, second: int) -> list[dict[str,
     counts = {attributes.AGGREGATE_VOIDED: attributes.published_number(0)}
     detail: dict[str, dict[str, str]] = {}
     for name, n in sorted(sums.totals.items()):
-        if name in (attributes.AGGREGATE_TOTAL, attributes.AGGREGATE_VOIDED) or name.startswith(
-            attributes.COUNT_PREFIX
-        ):
+        if _is_viewer_counter(name):
             counts[name] = attributes.published_number(n)
         elif n and (
             name.startswith(attributes.REGION_PREFIX)

@@ -169,6 +169,8 @@ def dashboard_config(poll: Poll) -> dict[str, Any]:
         "number": config.number,
         "numberDisplay": national_number(config.number),
         "keyword": config.keyword,
+        # Above 1, the page shows the distinct voters beside the votes.
+        "votesPerPhone": config.votes_per_phone,
         "status": config.status.value,
         "opensAt": config.opens_at.isoformat() if config.opens_at else None,
         "closesAt": config.closes_at.isoformat() if config.closes_at else None,

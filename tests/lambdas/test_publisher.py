@@ -248,3 +248,103 @@ def test_polls_with_their_own_vote_shards_are_read_from_all_of_them(aws):
 
     assert viewer("big")[attributes.AGGREGATE_TOTAL] == attributes.published_number(256)
     assert aggregate("big")[attributes.AGGREGATE_TOTAL] == {"N": "256"}
+
+
+def multi_vote(
+    n: int, given: dict[str, int], at: float, region: str = "GB", old: dict | None = None
+) -> dict:
+    """The stream record of voter `n`'s item on a poll with several votes per phone, holding
+    `given` (category -> votes) received at `at` (lambdas.ingest.votes.add_votes writes it);
+    a MODIFY of `old` (a record this made) when given."""
+    voter = f"{n:032x}"
+    key = keys.vote_key("demo", voter, keys.LEGACY_VOTE_SHARDS)
+    received = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    received = received.replace("+00:00", "Z")
+    votes = sum(given.values())
+    counters = {
+        attributes.AGGREGATE_TOTAL: votes,
+        attributes.minute_attribute(received): votes,
+        attributes.region_attribute(region, ""): votes,
+        **{attributes.count_attribute(code): k for code, k in given.items()},
+    }
+    image = {
+        **key,
+        **{attributes.VOTE_COUNTER_PREFIX + name: {"N": str(k)} for name, k in counters.items()},
+        attributes.VOTE_RECEIVED_AT: {"S": received},
+    }
+    change: dict[str, Any] = {
+        "Keys": key,
+        "SequenceNumber": str(next(_sequence)),
+        "NewImage": image,
+    }
+    if old is not None:
+        change["OldImage"] = old["dynamodb"]["NewImage"]
+    return {"eventName": "MODIFY" if old else "INSERT", "dynamodb": change}
+
+
+def viewer_counters(item: dict[str, Any]) -> dict[str, int]:
+    """The viewer item's counters: every attribute but its key and times."""
+    times = (keys.PARTITION_KEY, attributes.PUBLISHED_AT, attributes.AGGREGATE_UPDATED_AT)
+    return {name: attributes.counter_value(v) for name, v in item.items() if name not in times}
+
+
+def test_a_poll_with_several_votes_per_phone_publishes_its_distinct_voters(aws):
+    clock = FakeClock()
+    publisher = Publisher(dynamodb(), TABLE, clock.clock())
+    first = multi_vote(1, {"A": 3}, START - 60)
+    run([first, multi_vote(2, {"A": 1}, START)], publisher, clock)
+    # Voter 1 comes back: two votes for B join its three for A, in the same item.
+    run([multi_vote(1, {"A": 3, "B": 2}, START, old=first)], publisher, clock)
+
+    for replica in range(keys.VIEWER_REPLICAS):
+        item = viewer(replica=replica)
+        assert viewer_counters(item) == {
+            "total": 6,
+            "voided": 0,
+            "n:A": 4,
+            "n:B": 2,
+            "voters": 2,
+            "v:A": 2,
+            "v:B": 1,
+        }
+        # Every counter at the fixed width: the page reads them as the other counts.
+        assert item["voters"] == attributes.published_number(2)
+        assert item["v:B"] == attributes.published_number(1)
+        assert attributes.voters_from_aggregate(detail(replica=replica)) == (0, {})
+
+
+def test_a_poll_with_one_vote_per_phone_publishes_no_voters(aws):
+    clock = FakeClock()
+    run(
+        [vote(1, "A", START), vote(2, "B", START)],
+        Publisher(dynamodb(), TABLE, clock.clock()),
+        clock,
+    )
+
+    assert viewer_counters(viewer()) == {"total": 2, "voided": 0, "n:A": 1, "n:B": 1}
+
+
+def test_the_viewer_item_with_voters_stays_the_same_size_however_long_the_show(aws):
+    clock = FakeClock()
+    publisher = Publisher(dynamodb(), TABLE, clock.clock())
+    codes = [f"CAT{n}" for n in range(10)]
+    sizes = []
+    first_hour: dict[str, Any] = {}
+    # Each voter gives 1-3 votes to each of two categories; voters of 20, 51, 71 and 94 and
+    # votes of 120, ... whose significant digits differ.
+    voter = 0
+    for hour, voters in ((0, 20), (1, 31), (12, 20), (23, 23)):
+        clock.at = START + hour * 3600
+        batch = []
+        for n in range(voters):
+            voter += 1
+            given = {codes[voter % 10]: 1 + voter % 3, codes[(voter + 3) % 10]: 2}
+            batch.append(multi_vote(voter, given, clock.at - n * 60, f"US-S{n % 50}"))
+        run(batch, publisher, clock)
+        sizes.append(item_size(viewer()))
+        first_hour = first_hour or viewer()
+
+    item = viewer()
+    assert item[attributes.AGGREGATE_VOTERS] == attributes.published_number(94)
+    assert set(first_hour) == set(item)
+    assert sizes == [sizes[0]] * 4 and sizes[0] <= 1024

@@ -19,6 +19,10 @@ export function parseAggregate(item) {
     total: item.total ? counterValue(item.total) : 0,
     // Votes an organiser voided: in none of the counts above (lambdas/shared/counting.py).
     voided: item.voided ? counterValue(item.voided) : 0,
+    // Distinct voters, of a poll with several votes per phone only (config.votesPerPhone > 1):
+    // in all, and per category those who gave it votes.
+    voters: item.voters ? counterValue(item.voters) : 0,
+    votersOf: prefixed(item, "v:"),
     updatedAt: item.updated_at ? item.updated_at.S : null,
   };
 }

@@ -19,6 +19,19 @@ function share(votes, total) {
   return total ? Math.round((votes / total) * 1000) / 10 : 0;
 }
 
+// A poll with several votes per phone also shows its distinct voters: under each choice those
+// who gave it votes, under the total all of them (the viewer item's "voters" and "v:" counts).
+const severalVotes = (config) => (config.votesPerPhone || 1) > 1;
+const counted = (n, what) => `${n.toLocaleString()} ${what}${n === 1 ? "" : "s"}`;
+const fromVoters = (voters) => `from ${counted(voters, "voter")}`;
+
+function votersLine(id) {
+  const line = document.createElement("div");
+  line.className = "voters";
+  if (id) line.id = id;
+  return line;
+}
+
 // One row per category, made once: later renders change its numbers, so the bars' widths
 // animate between updates (style.css) instead of being drawn afresh.
 function resultRows(config) {
@@ -26,6 +39,9 @@ function resultRows(config) {
   if (body.rows.length === config.categories.length) return [...body.rows];
   body.replaceChildren();
   document.body.style.setProperty("--rows", String(config.categories.length));
+  const withVoters = severalVotes(config);
+  document.body.classList.toggle("several-votes", withVoters);
+  if (withVoters && !$("voters")) $("results").tFoot.rows[0].cells[0].append(votersLine("voters"));
   for (const category of config.categories) {
     const row = body.insertRow();
     const label = row.insertCell();
@@ -46,6 +62,7 @@ function resultRows(config) {
     line.className = "label-line";
     line.append(swatch, code, text, " ", leader);
     label.append(line);
+    if (withVoters) label.append(votersLine());
     const bar = row.insertCell();
     bar.className = "bar-cell";
     const fill = document.createElement("span");
@@ -82,8 +99,12 @@ function renderResults(config, state, result) {
     const leads = votes > 0 && votes === most;
     row.classList.toggle("leading", leads);
     row.querySelector(".leader").textContent = leads ? (state === "closed" ? "Winner" : "Leading") : "";
+    if (severalVotes(config)) {
+      row.querySelector(".voters").textContent = fromVoters(result.votersOf[category.code] || 0);
+    }
   });
   $("total").textContent = result.total.toLocaleString();
+  if (severalVotes(config)) $("voters").textContent = fromVoters(result.voters);
   const voided = result.voided || 0;
   $("voided").textContent = `${voided.toLocaleString()} vote${voided === 1 ? "" : "s"} voided`;
   $("voided").hidden = voided === 0;
@@ -96,11 +117,18 @@ const ANNOUNCE_EVERY_MS = 10000;
 let announcedAt = -Infinity;
 
 export function totalsSentence(config, result) {
+  const withVoters = severalVotes(config);
   const parts = config.categories.map((c) => {
     const votes = result.counts[c.code] || 0;
-    return `${c.label}: ${votes.toLocaleString()} (${share(votes, result.total)}%)`;
+    const given = withVoters
+      ? `${counted(votes, "vote")} ${fromVoters(result.votersOf[c.code] || 0)}`
+      : votes.toLocaleString();
+    return `${c.label}: ${given} (${share(votes, result.total)}%)`;
   });
-  return `${result.total.toLocaleString()} votes. ${parts.join(", ")}.`;
+  const total = withVoters
+    ? `${counted(result.total, "vote")} ${fromVoters(result.voters)}`
+    : `${result.total.toLocaleString()} votes`;
+  return `${total}. ${parts.join(", ")}.`;
 }
 
 function announce(config, result, now) {
