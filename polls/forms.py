@@ -128,7 +128,10 @@ class CategoryFormSet(BaseInlineFormSet):
             (form.cleaned_data.get("code", ""), split_aliases(form.cleaned_data.get("aliases", "")))
             for form in forms
         ]
-        for clash in find_clashes(rows, keyword=self.instance.keyword):
+        clashes = find_clashes(
+            rows, keyword=self.instance.keyword, votes_per_phone=self.instance.votes_per_phone
+        )
+        for clash in clashes:
             forms[clash.row].add_error(clash.field, clash.message)
         # Whatever the poll's status: a closed poll's choices still route texts.
         for form, (code, aliases) in zip(forms, rows, strict=True):

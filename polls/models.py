@@ -20,7 +20,13 @@ from lambdas.shared.config_doc import (
     PollConfig,
     PollStatus,
 )
-from lambdas.shared.replies import DEFAULT_REPLIES, MAX_REPLY_CHARS, NUMBER_REPLIES, Reply
+from lambdas.shared.replies import (
+    DEFAULT_REPLIES,
+    MAX_REPLY_CHARS,
+    NUMBER_REPLIES,
+    Reply,
+    unfillable_placeholders,
+)
 from polls.colours import PALETTE
 from polls.validation import (
     Routing,
@@ -240,6 +246,20 @@ class Poll(models.Model):
             )
         if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
             raise ValidationError({"closes_at": "The poll must close after it opens."})
+        unfillable = {
+            field: sorted(unfillable_placeholders(reply, getattr(self, field)))
+            for reply, field in REPLY_FIELDS.items()
+        }
+        if any(unfillable.values()):
+            raise ValidationError(
+                {
+                    field: "This reply never knows the phone's votes, so it can't fill "
+                    + ", ".join(f"{{{name}}}" for name in names)
+                    + ": voters would read them as typed."
+                    for field, names in unfillable.items()
+                    if names
+                }
+            )
         if self.allow_vote_change and self.votes_per_phone > 1:
             raise ValidationError(
                 {

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 from lambdas.shared.parsing import (
+    choice_with_count,
     first_word,
     is_emoji_only,
     is_reserved,
@@ -84,18 +85,23 @@ class Clash(NamedTuple):
     message: str
 
 
-def find_clashes(categories: Iterable[tuple[str, Iterable[str]]], keyword: str = "") -> list[Clash]:
+def find_clashes(
+    categories: Iterable[tuple[str, Iterable[str]]], keyword: str = "", votes_per_phone: int = 1
+) -> list[Clash]:
     """The rows whose code or an alias means the same as an earlier spelling.
 
     `categories` are (code, aliases) per row. Spellings are compared as the ingest compares
     them (parsing.matching_form), so "A" and "a." clash, and so do "🍕" and "🍕️" (with the
     emoji variation selector). A spelling equal to the poll's keyword clashes too: the ingest
-    strips the keyword from a message before reading the vote.
+    strips the keyword from a message before reading the vote. With several votes per phone,
+    so does a spelling that reads as a choice and a count ("A 2" is 2 votes for A).
     """
     seen: dict[str, str] = {}
     if normalise(keyword):
         seen[normalise(keyword)] = f"the poll's keyword {keyword!r}"
     clashes: list[Clash] = []
+    spellings: list[tuple[int, str, str]] = []
+    lookup: dict[str, str] = {}
     for row, (code, aliases) in enumerate(categories):
         for field, spelling in [("code", code)] + [("aliases", alias) for alias in aliases]:
             key = matching_form(spelling)
@@ -105,6 +111,20 @@ def find_clashes(categories: Iterable[tuple[str, Iterable[str]]], keyword: str =
                 clashes.append(Clash(row, field, f"{spelling!r} means the same as {seen[key]}."))
             else:
                 seen[key] = f"{spelling!r} (category {code!r})"
+                lookup[key] = code
+                spellings.append((row, field, spelling))
+    if votes_per_phone > 1:
+        for row, field, spelling in spellings:
+            counted = choice_with_count(spelling, lookup)
+            if counted is not None:
+                clashes.append(
+                    Clash(
+                        row,
+                        field,
+                        f"{spelling!r} reads as {counted.count} votes for {counted.code!r} on a "
+                        "poll with several votes per phone.",
+                    )
+                )
     return clashes
 
 

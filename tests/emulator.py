@@ -15,7 +15,7 @@ import os
 
 from moto.server import ThreadedMotoServer
 
-from deploy.local.atomic_writes import make_item_writes_atomic
+from deploy.local.dynamodb_fidelity import make_dynamodb_faithful
 from deploy.local.environment import use_emulator
 from deploy.local.resources import resource_environment
 from lambdas.shared.resource_names import TALLY_FAILURE_QUEUE
@@ -23,7 +23,7 @@ from lambdas.shared.resource_names import TALLY_FAILURE_QUEUE
 REGION = "us-east-1"
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
-make_item_writes_atomic()
+make_dynamodb_faithful()
 _moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 _moto.start()
 atexit.register(_moto.stop)

@@ -74,9 +74,9 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from deploy.local.atomic_writes import make_item_writes_atomic
+    from deploy.local.dynamodb_fidelity import make_dynamodb_faithful
 
-    make_item_writes_atomic()
+    make_dynamodb_faithful()
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     try:
         moto.start()

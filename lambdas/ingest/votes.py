@@ -121,6 +121,10 @@ def record_vote(dynamodb: Any, table: str, ballot: Ballot, allow_change: bool) -
         return Recorded(VoteResult.ACCEPTED, ballot.category)
     except dynamodb.exceptions.ConditionalCheckFailedException as error:
         stored = error.response.get("Item", {})
+    if attributes.is_multi_vote(stored):
+        # Stored while the poll gave several votes per phone: they stand, as one vote would.
+        given = attributes.given_from_vote_item(stored)
+        return Recorded(VoteResult.DUPLICATE, max(sorted(given), key=given.__getitem__, default=""))
     for _attempt in range(MAX_CHANGE_ATTEMPTS):
         stored_sid = stored.get(attributes.VOTE_MESSAGE_SID, {}).get("S", "")
         stored_category = stored.get(attributes.VOTE_CATEGORY, {}).get("S", "")
@@ -217,10 +221,14 @@ def add_votes(dynamodb: Any, table: str, ballot: Ballot, count: int, limit: int)
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-        return Recorded(VoteResult.ACCEPTED, ballot.category, _given(response["Attributes"]))
+        return Recorded(
+            VoteResult.ACCEPTED,
+            ballot.category,
+            attributes.given_from_vote_item(response["Attributes"]),
+        )
     except dynamodb.exceptions.ConditionalCheckFailedException as error:
         stored = error.response.get("Item", {})
-    given = _given(stored)
+    given = attributes.given_from_vote_item(stored)
     if digest in stored.get(attributes.VOTE_SID_DIGESTS, {}).get("SS", []):
         return Recorded(VoteResult.REPLAYED, ballot.category, given)
     if attributes.VOTE_CATEGORY in stored:
@@ -229,12 +237,3 @@ def add_votes(dynamodb: Any, table: str, ballot: Ballot, count: int, limit: int)
     if attributes.VOTE_VOIDED in stored or sum(given.values()) >= limit:
         return Recorded(VoteResult.LIMIT_REACHED, ballot.category, given)
     return Recorded(VoteResult.NOT_ENOUGH_LEFT, ballot.category, given)
-
-
-def _given(stored: Mapping[str, Any]) -> dict[str, int]:
-    """Category code -> votes, of a stored item holding several votes of one phone."""
-    return {
-        name[len(attributes.COUNT_PREFIX) :]: n
-        for name, n in attributes.vote_item_counters(stored).items()
-        if name.startswith(attributes.COUNT_PREFIX)
-    }

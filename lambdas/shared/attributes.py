@@ -196,6 +196,15 @@ def is_multi_vote(vote_item: Mapping[str, Any]) -> bool:
     return VOTE_VOTES in vote_item
 
 
+def given_from_vote_item(vote_item: Mapping[str, Any]) -> dict[str, int]:
+    """Category code -> votes the phone gave it, of a vote item holding several votes."""
+    return {
+        name[len(COUNT_PREFIX) :]: n
+        for name, n in vote_item_counters(vote_item).items()
+        if name.startswith(COUNT_PREFIX)
+    }
+
+
 def vote_item_counters(vote_item: Mapping[str, Any]) -> dict[str, int]:
     """Aggregate counter -> votes, of a vote item holding several votes (VOTE_COUNTER_PREFIX)."""
     return {

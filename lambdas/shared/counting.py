@@ -22,6 +22,7 @@ from collections import Counter
 from typing import Any
 
 from lambdas.shared import attributes
+from lambdas.shared.channels import Channel
 
 # The vote item attributes vote_counters reads of a poll with one vote per phone: what a reader
 # of its votes that counts them must fetch (a projection without one counts wrongly). The
@@ -50,6 +51,9 @@ def _string(item: dict[str, Any], name: str) -> str:
 _PER_VOTE_PREFIXES = (attributes.COUNT_PREFIX, attributes.MINUTE_PREFIX, attributes.REGION_PREFIX)
 # ... and under a channel's when it came by another one than SMS.
 _HELD_PREFIXES = (*_PER_VOTE_PREFIXES, attributes.CHANNEL_PREFIX)
+_CHANNEL_COUNTERS = frozenset(
+    name for name in map(attributes.channel_attribute, Channel) if name is not None
+)
 
 
 def vote_projection(votes_per_phone: int, *extra: str) -> tuple[str, ...] | None:
@@ -87,6 +91,9 @@ def _multi_vote_counters(vote_item: dict[str, Any]) -> Counter[str]:
         name == attributes.AGGREGATE_TOTAL or name.startswith(_HELD_PREFIXES) for name in held
     ):
         raise UncountableVote("vote item with a counter the rule does not know")
+    by_channel = {name: n for name, n in held.items() if name.startswith(attributes.CHANNEL_PREFIX)}
+    if not set(by_channel) <= _CHANNEL_COUNTERS or sum(by_channel.values()) > total:
+        raise UncountableVote("vote item whose channel counters do not fit its votes")
     if attributes.VOTE_VOIDED in vote_item:
         return Counter({attributes.AGGREGATE_VOIDED: held[attributes.AGGREGATE_TOTAL]})
     counted = Counter({name: n for name, n in held.items() if n})

@@ -78,10 +78,15 @@ def _strip(text: str, is_noise: Callable[[str], bool]) -> str:
     return " ".join(text[start:end].split())
 
 
+# The keycap ten (🔟) is one symbol, not a keycap mark after digits: it reads as 10.
+_KEYCAP_TEN = "\U0001f51f"
+
+
 def _canonical(text: str) -> str:
     """Decorating marks dropped, then NFKC and case-folded (marks first, so that NFKC
-    composes what they separated)."""
-    return unicodedata.normalize("NFKC", _without_decorating_marks(text)).casefold()
+    composes what they separated); the keycap ten as 10."""
+    text = _without_decorating_marks(text).replace(_KEYCAP_TEN, " 10 ")
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def normalise(text: str) -> str:
@@ -191,12 +196,17 @@ def parse_message(poll: PollConfig, body: str) -> Outcome:
     if rest in HELP_WORDS or not rest:
         return Help()
     lookup = choice_lookup(poll)
-    if rest in lookup:
+    several = poll.votes_per_phone > 1
+    # With several votes per phone: a choice and a count, emoji kept first (so that "🍕 3" is
+    # 3 votes for the alias 🍕, not one for 3 with 🍕 as decoration), then without them
+    # ("A 3 ❤️"). A code or alias the whole message spells wins, unless that dropped emoji.
+    counted = _vote_with_count(words, lookup, _negated(body)) if several else None
+    if rest in lookup and (counted is None or rest == " ".join(words)):
         return Vote(lookup[rest])
-    if poll.votes_per_phone > 1:
-        counted = _vote_with_count(rest, lookup)
-        if counted is not None:
-            return counted
+    if several and counted is None:
+        counted = _vote_with_count(rest.split(" "), lookup, _negated(body))
+    if counted is not None:
+        return counted
     if _is_emoji_word(rest):
         # Emoji only: the one choice whose emoji alias is among them ("🍕 ❤️", "🍕🍕"); with
         # none, the voter asked how to vote, as for an empty message.
@@ -213,19 +223,30 @@ def parse_message(poll: PollConfig, body: str) -> Outcome:
     return Unknown(body.strip())
 
 
-_COUNT = re.compile("[0-9]+", re.ASCII)
+# A minus sign or dash just before a number ("A -3", or with U+2212): a count below zero.
+_NEGATED_NUMBER = re.compile(r"[-\u2010-\u2015\u2212\ufe63\uff0d]+(\d+)")
 
 
-def _vote_with_count(rest: str, lookup: dict[str, str]) -> Vote | None:
-    """A choice and a number of votes for it, in either order ("a 3", "3 a"); the number after
-    the choice first, so "2 3" on a poll with choices 2 and 3 gives 3 votes to 2."""
-    words = rest.split(" ")
+def _negated(body: str) -> frozenset[str]:
+    """The numbers of a message written with a minus sign before them."""
+    return frozenset(_NEGATED_NUMBER.findall(_canonical(body)))
+
+
+def _vote_with_count(
+    words: list[str], lookup: dict[str, str], negated: frozenset[str]
+) -> Vote | None:
+    """A choice and a number of votes for it, in either order ("a 3", "3 a"), in any script's
+    decimal digits; the number after the choice first, so "2 3" on a poll with choices 2 and 3
+    gives 3 votes to 2. A number written negative gives a count below 1 (refused)."""
     if len(words) < 2:
         return None
     for choice, count in ((words[:-1], words[-1]), (words[1:], words[0])):
-        code = lookup.get(" ".join(choice))
-        if code is not None and _COUNT.fullmatch(count):
-            return Vote(code, int(count))
+        if not count.isdecimal():
+            continue
+        code = lookup.get(_matching_form_of_words(choice))
+        if code is not None:
+            votes = int(count)
+            return Vote(code, -votes if count in negated else votes)
     return None
 
 
@@ -246,6 +267,13 @@ def _holds(units: tuple[str, ...], wanted: tuple[str, ...]) -> bool:
     """Whether `wanted` appears in `units` as whole units, in a row."""
     size = len(wanted)
     return any(units[start : start + size] == wanted for start in range(len(units) - size + 1))
+
+
+def choice_with_count(text: str, lookup: dict[str, str]) -> Vote | None:
+    """What `text` gives on a poll with several votes per phone whose choices are `lookup`
+    (choice_lookup) when read as a choice and a count ("A 2" -> 2 votes for A), if it reads so:
+    what the portal checks an alias against, since such an alias would shadow that reading."""
+    return _vote_with_count(_words(text), lookup, _negated(text))
 
 
 def first_word(text: str) -> str:

@@ -1,15 +1,16 @@
 """The SMS replies voters get: default texts, per-poll overrides and safe rendering.
 
 Organisers write templates with placeholders ({label}, {code}, {question}, {choices},
-{codes}, {channel}, and on a poll with several votes per phone {count}, {remaining}, {limit},
-{votes}, {example}); an unknown placeholder is left as typed rather than failing the reply.
+{codes}, {channel}, {limit}, {example}, {votes_help}, and in the replies to a vote of a poll
+with several votes per phone (ALLOWANCE_REPLIES) {count}, {remaining} and {votes}); an unknown
+placeholder is left as typed rather than failing the reply.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,7 @@ DEFAULT_REPLIES: dict[Reply, str] = {
     Reply.ALREADY_VOTED: "You have already voted for {label}. Only your first vote counts.",
     Reply.CHANGED: "Your vote has been changed to {label}.",
     Reply.CHANGE_LIMIT: "Your vote for {label} can't be changed any more.",
-    Reply.HELP: "{question} To vote, text one of: {choices}.",
+    Reply.HELP: "{question} To vote, text one of: {choices}.{votes_help}",
     Reply.UNKNOWN: "Sorry, that is not a valid choice. Text one of: {codes}.",
     Reply.TOO_LONG: "Sorry, that message is too long. Text just one of: {codes}.",
     Reply.NOT_OPEN_YET: "Voting for this poll has not opened yet.",
@@ -59,7 +60,7 @@ DEFAULT_REPLIES: dict[Reply, str] = {
     "this number by {channel}.",
     Reply.VOTES_COUNTED: "Thanks! Votes for {label}: {count}. You have {remaining} of your "
     "{limit} votes left.",
-    Reply.LIMIT_REACHED: "You have used all {limit} of your votes ({votes}). Thank you!",
+    Reply.LIMIT_REACHED: "You have no votes left in this poll (you gave {votes}). Thank you!",
     Reply.NOT_ENOUGH_LEFT: "Sorry, you have only {remaining} of your {limit} votes left "
     "({votes} so far). Text a smaller number, like {example}.",
     Reply.BAD_COUNT: "Sorry, you have {limit} votes in this poll. Text a choice, or a choice "
@@ -77,12 +78,24 @@ class Allowance:
     or asked to give."""
 
     limit: int
-    given: Mapping[str, int] = field(default_factory=dict)
-    count: int = 0
+    given: Mapping[str, int]
+    count: int
 
     @property
     def remaining(self) -> int:
         return max(self.limit - sum(self.given.values()), 0)
+
+
+# The replies that know the phone's votes, and so can fill the placeholders below.
+ALLOWANCE_REPLIES = frozenset({Reply.VOTES_COUNTED, Reply.LIMIT_REACHED, Reply.NOT_ENOUGH_LEFT})
+ALLOWANCE_PLACEHOLDERS = frozenset({"count", "remaining", "votes"})
+
+
+def unfillable_placeholders(reply: Reply, template: str) -> set[str]:
+    """The placeholders of `template` that `reply` can never fill (the phone's votes, outside
+    ALLOWANCE_REPLIES): a voter would read them as typed."""
+    used = set(_PLACEHOLDER.findall(template))
+    return set() if reply in ALLOWANCE_REPLIES else used & ALLOWANCE_PLACEHOLDERS
 
 
 # Plain {name} substitution only: str.format would let a template reach attributes
@@ -107,8 +120,17 @@ def render(
             choices=", ".join(f"{keyword}{c.code} for {c.label}" for c in poll.categories),
             limit=str(poll.votes_per_phone),
         )
-        if poll.categories:
-            values.update(example=f"{keyword}{poll.categories[0].code} 2")
+        several = poll.votes_per_phone > 1
+        example_code = code or (poll.categories[0].code if poll.categories else "")
+        # A count the phone can still give (2 at most), so that the example is never refused.
+        example_count = min(2, allowance.remaining) if allowance and allowance.remaining else 2
+        values.update(example=f"{keyword}{example_code} {example_count}" if example_code else "")
+        values.update(
+            votes_help=f" You have {poll.votes_per_phone} votes: add a number to give a choice "
+            f"several, like {values['example']}."
+            if several and example_code
+            else ""
+        )
         if code:
             values.update(code=code, label=labels.get(code, code))
         if allowance is not None:

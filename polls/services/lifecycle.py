@@ -32,6 +32,7 @@ _COPIED_FIELDS = (
     "question",
     "number",
     "keyword",
+    "votes_per_phone",
     "allow_vote_change",
     "confirm_votes",
     "channels",

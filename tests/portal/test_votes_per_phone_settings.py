@@ -4,11 +4,14 @@ or in a push), and its way into the pushed configuration."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from lambdas.ingest import handler as ingest
 from lambdas.shared.config_doc import PollStatus
 from polls.models import Poll
+from polls.services import lifecycle
 from polls.services.config_push import PushError, push_config
 from tests.factories import (
     DEMO_NUMBER,
@@ -146,3 +149,54 @@ def test_before_any_vote_one_vote_per_phone_can_become_several(aws, alice, webho
 
     assert "Pushed version 2 of “Best fruit?” to DynamoDB." in page_messages(response)
     assert pushed_config(DEMO_NUMBER, "talent").votes_per_phone == 10
+
+
+@pytest.mark.parametrize("alias", ["A 2", "2 A", "a 2️⃣"])
+def test_an_alias_that_reads_as_a_choice_with_a_count_is_a_form_error(aws, alice, alias):
+    assign_number(alice)
+    form = add_form(("A", "Apples", ""), ("B", "Bananas", alias), votes_per_phone="10")
+
+    response = logged_in(alice).post(f"{POLLS_URL}add/", form)
+
+    assert response.status_code == 200
+    assert (
+        f"{alias!r} reads as 2 votes for 'A' on a poll with several votes per phone."
+        in html.unescape(response.content.decode())
+    )
+    assert not Poll.objects.exists()
+
+
+def test_with_one_vote_per_phone_such_an_alias_is_just_another_spelling(aws, alice):
+    assign_number(alice)
+    form = add_form(("A", "Apples", ""), ("B", "Bananas", "A 2"))
+
+    response = logged_in(alice).post(f"{POLLS_URL}add/", form, follow=True)
+
+    assert "Pushed version 1 of “Best fruit?” to DynamoDB." in page_messages(response)
+
+
+def test_a_reply_that_cannot_know_the_phones_votes_cannot_name_them(aws, alice):
+    assign_number(alice)
+    form = add_form(
+        ("A", "Apples", ""),
+        votes_per_phone="10",
+        reply_bad_count="You have {remaining} of {limit} votes left ({votes}).",
+        reply_limit_reached="All {limit} used: {votes}.",
+    )
+
+    response = logged_in(alice).post(f"{POLLS_URL}add/", form)
+
+    assert form_errors(response) == {
+        "reply_bad_count": [
+            "This reply never knows the phone's votes, so it can't fill {remaining}, {votes}: "
+            "voters would read them as typed."
+        ]
+    }
+
+
+def test_a_duplicate_keeps_the_votes_per_phone(aws, alice):
+    poll = open_poll(alice, votes_per_phone=10)
+
+    copy = lifecycle.duplicate(poll)
+
+    assert copy.votes_per_phone == 10
