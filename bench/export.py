@@ -54,10 +54,12 @@ class _Categories:
 
 @dataclass(frozen=True)
 class PollStub:
-    """What `vote_rows` reads of a poll: its slug and categories (no database needed)."""
+    """What `vote_rows` reads of a poll: its slug, categories and votes per phone (no
+    database needed)."""
 
     slug: str
     categories: _Categories
+    votes_per_phone: int = 1
 
     def vote_key_count(self) -> int:
         return VOTE_SHARDS

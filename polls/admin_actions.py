@@ -326,11 +326,15 @@ def _report_void(
             request, f"Nothing voided in “{poll}”: no counted vote matches.", messages.WARNING
         )
         return
-    changed = outcome.previewed - outcome.voided
+    # Of a poll with several votes per phone, a voter given votes since the preview has them
+    # voided too: more votes than previewed, none left.
+    changed = max(outcome.previewed - outcome.voided, 0)
     meanwhile = f" ({changed} changed or were voided meanwhile, and were left)" if changed else ""
+    voters = f" ({outcome.voters} voters)" if poll.votes_per_phone > 1 else ""
     modeladmin.message_user(
         request,
-        f"Void #{outcome.invalidation.pk}: voided {outcome.voided} votes of “{poll}”{meanwhile}.",
+        f"Void #{outcome.invalidation.pk}: voided {outcome.voided} votes{voters} of “{poll}”"
+        f"{meanwhile}.",
         messages.SUCCESS,
     )
 

@@ -11,6 +11,14 @@ bounded amount per page (the last SURGE_WINDOW_MINUTES minutes' regions, the
 MAX_LISTED_VOTERS most-changed voters): memory stays flat however many votes the poll has.
 Voided votes count nothing, so none of the checks counts them. A minute's figure counts the
 votes data retention removed too (the totals keep them); its preview holds only those stored.
+
+A poll with several votes per phone keeps one item per voter, holding its votes per minute and
+per region as counters (attributes.VOTE_COUNTER_PREFIX): the checks read those, each vote in
+its own minute, never the item's last message time. An item counts its votes per minute and per
+region, not per both: when all its votes came from one region, its minutes' votes are that
+region's in the surge window; when they came from several, its window votes count as of no
+known origin (in the window's total, never flagged). Such a poll has no changes of vote, so it
+has no frequent-changes check.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import heapq
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -30,7 +38,7 @@ from lambdas.ingest.votes import replaced_sid_digests
 from lambdas.shared import attributes, keys
 from lambdas.shared.timestamps import minute_of
 from polls.services import aws, tables
-from polls.services.invalidation import Selection
+from polls.services.invalidation import Selection, minute_start
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -110,7 +118,8 @@ def anomalies(poll: Poll) -> list[Anomaly]:
     if not minutes:
         return []
     scan = _scan_votes(poll)
-    return [*_rate_spikes(minutes), *scan.region_surges(), *scan.frequent_changers()]
+    changers = scan.frequent_changers() if poll.votes_per_phone == 1 else []
+    return [*_rate_spikes(minutes), *scan.region_surges(), *changers]
 
 
 def void_preview_path(poll: Poll, selection: Selection) -> str:
@@ -131,7 +140,7 @@ def _rate_spikes(minutes: dict[str, int]) -> list[Anomaly]:
             what=f"minute {minute} UTC: {votes} votes",
             why=f"more than {SPIKE_FACTOR} times the median minute with votes ({median:g} votes)",
             selection=Selection(
-                received_from=_minute_start(minute), received_to=_minute_start(minute) + _MINUTE
+                received_from=minute_start(minute), received_to=minute_start(minute) + _MINUTE
             ),
             figures={"minute": minute, "votes": votes, "median": median},
         )
@@ -153,6 +162,9 @@ class _VoteScan:
     def add(self, item: dict[str, Any]) -> None:
         if attributes.VOTE_VOIDED in item:
             return
+        if attributes.is_multi_vote(item):
+            self._add_held(tables.held_totals(item))
+            return
         region = attributes.region_attribute(
             _string(item, attributes.VOTE_COUNTRY), _string(item, attributes.VOTE_STATE)
         ).removeprefix(attributes.REGION_PREFIX)
@@ -167,7 +179,17 @@ class _VoteScan:
             if len(self.changers) > MAX_LISTED_VOTERS:
                 heapq.heappop(self.changers)
 
-    def _add_recent(self, minute: str, region: str) -> None:
+    def _add_held(self, held: dict[str, Any]) -> None:
+        """A voter's votes of a poll with several votes per phone, its counters as `held`
+        (tables.held_totals); see the module docstring for its region in the window."""
+        regions = {region: n for region, n in attributes.regions_from_aggregate(held).items() if n}
+        self.regions.update(regions)
+        region = next(iter(regions)) if len(regions) == 1 else ""
+        for minute, votes in attributes.timeline_from_aggregate(held).items():
+            if votes:
+                self._add_recent(minute, region, votes)
+
+    def _add_recent(self, minute: str, region: str, votes: int = 1) -> None:
         if minute not in self.recent:
             if len(self.recent) == SURGE_WINDOW_MINUTES:
                 oldest = min(self.recent)
@@ -175,7 +197,7 @@ class _VoteScan:
                     return  # before the window
                 del self.recent[oldest]
             self.recent[minute] = Counter()
-        self.recent[minute][region] += 1
+        self.recent[minute][region] += votes
 
     def region_surges(self) -> list[Anomaly]:
         window: Counter[str] = sum(self.recent.values(), Counter())
@@ -195,8 +217,8 @@ class _VoteScan:
                         f"{poll_share:.0%} of the whole poll's (a rise of "
                         f"{SURGE_MIN_RISE * 100:.0f} points or more is flagged)",
                         selection=Selection(
-                            received_from=_minute_start(start),
-                            received_to=_minute_start(end) + _MINUTE,
+                            received_from=minute_start(start),
+                            received_to=minute_start(end) + _MINUTE,
                             region=region,
                         ),
                         figures={
@@ -235,15 +257,13 @@ class _VoteScan:
 
 def _scan_votes(poll: Poll) -> _VoteScan:
     scan = _VoteScan()
-    for page in tables.vote_pages(poll.slug, poll.vote_key_count(), _READ_ATTRIBUTES, AnomalyError):
+    # A voter's counters of a poll with several votes per phone have names no projection can
+    # list: its items are read whole.
+    projected = None if poll.votes_per_phone > 1 else _READ_ATTRIBUTES
+    for page in tables.vote_pages(poll.slug, poll.vote_key_count(), projected, AnomalyError):
         for item in page:
             scan.add(item)
     return scan
-
-
-def _minute_start(minute: str) -> datetime:
-    """ "2026-11-26T20:05" (UTC) -> that minute's first moment."""
-    return datetime.fromisoformat(minute).replace(tzinfo=UTC)
 
 
 def _string(item: dict[str, Any], name: str) -> str:

@@ -4,7 +4,22 @@ Every cell goes through `neutralise`, so a label, code or region can never run a
 spreadsheet formula. Votes come straight from the votes table, one Query page at a time (over
 the poll's vote partitions, Poll.vote_key_count of them; no Scan), and leave as CSV text in
 chunks of about CHUNK_CHARS: memory stays the same whatever the number of votes. They are in
-storage order (shard, then voter key), not by time; a spreadsheet sorts them in a click.
+storage order (shard, then voter key), not by time; a spreadsheet sorts them in a click. A
+voided vote stays in the votes CSV, its `voided` cell the id of the void that voided it
+(polls/services/invalidation.py; empty for a counted vote).
+
+The results CSV has the votes and shares per category, then a table by region and one by
+channel. A poll with several votes per phone (Poll.votes_per_phone > 1) adds a `voters` column
+to the first table: the distinct voters who gave each category a vote, and in the Total row all
+its distinct voters (polls.services.results).
+
+The votes CSV of such a poll has one row per voter and category the voter gave votes to,
+with those votes in a `votes` column (the item holds them as counters,
+attributes.VOTE_COUNTER_PREFIX). Its received_at and message_sid are the voter's last
+message's, whichever category that was. The item counts its votes per region and per channel
+but not per category and region, so its rows name a region only when all its votes came from
+one (else the cell is empty; "(unknown)" is a region Twilio did not report, as for any vote),
+and a channel only when all its votes came by one (else empty).
 """
 
 from __future__ import annotations
@@ -17,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdas.shared import attributes, keys
-from lambdas.shared.counting import COUNTED_VOTE_ATTRIBUTES
+from lambdas.shared.counting import COUNTED_VOTE_ATTRIBUTES, vote_projection
 from polls.audit.textvote_verify import FORMULA_STARTS
 from polls.services import aws, tables
 from polls.services.results import REMOVED_LABEL, UNKNOWN_REGION, PollResults, share
@@ -34,8 +49,12 @@ CHUNK_CHARS = 64 * 1024
 
 TOTALS_HEADER = ("code", "label", "votes")
 RESULTS_HEADER = ("code", "label", "votes", "share_percent")
+# Of a poll with several votes per phone: its distinct voters, per category and in all.
+MULTI_RESULTS_HEADER = (*RESULTS_HEADER, "voters")
 REGIONS_HEADER = ("region", "votes", "share_percent")
-# channel: sms or whatsapp (a vote stored before channels existed came by SMS).
+CHANNELS_HEADER = ("channel", "votes", "share_percent")
+# channel: sms or whatsapp (a vote stored before channels existed came by SMS); voided: the id
+# of the void that voided the vote, empty when it counts.
 VOTES_HEADER = (
     "received_at",
     "category",
@@ -44,7 +63,10 @@ VOTES_HEADER = (
     "region",
     "message_sid",
     "channel",
+    "voided",
 )
+# Of a poll with several votes per phone: a row per voter and category, with its votes.
+MULTI_VOTES_HEADER = (*VOTES_HEADER, "votes")
 
 Row = Sequence[object]
 # What a vote's row is read from (its voter key, what counting reads, its MessageSid): the
@@ -102,16 +124,33 @@ def totals_rows(results: PollResults) -> Iterator[Row]:
 
 
 def results_rows(results: PollResults) -> Iterator[Row]:
-    """Votes and shares per category with the total, then a second table by region."""
+    """Votes and shares per category with the total (and distinct voters, for a poll with
+    several votes per phone), then a table by region and one by channel."""
     total = results.total
-    yield RESULTS_HEADER
-    for row in results.rows:
-        yield (row.code, row.label, row.votes, share(row.votes, total))
-    yield ("", "Total", total, share(total, total))
+    if results.voters is None:
+        yield RESULTS_HEADER
+        for row in results.rows:
+            yield (row.code, row.label, row.votes, share(row.votes, total))
+        yield ("", "Total", total, share(total, total))
+    else:
+        yield MULTI_RESULTS_HEADER
+        for row in results.rows:
+            yield (
+                row.code,
+                row.label,
+                row.votes,
+                share(row.votes, total),
+                results.voters_of(row.code),
+            )
+        yield ("", "Total", total, share(total, total), results.voters)
     yield ()
     yield REGIONS_HEADER
     for region, votes in results.regions.items():
         yield (region or UNKNOWN_REGION, votes, share(votes, total))
+    yield ()
+    yield CHANNELS_HEADER
+    for channel, votes in results.channels.items():
+        yield (channel.value, votes, share(votes, total))
 
 
 def vote_rows(poll: Poll) -> Iterator[Row]:
@@ -121,14 +160,19 @@ def vote_rows(poll: Poll) -> Iterator[Row]:
     raise ExportError here rather than halfway through a download.
     """
     labels = {category.code: category.label for category in poll.categories.all()}
-    pages = tables.vote_pages(poll.slug, poll.vote_key_count(), VOTE_ROW_ATTRIBUTES, ExportError)
+    projection = vote_projection(poll.votes_per_phone, keys.SORT_KEY, attributes.VOTE_MESSAGE_SID)
+    pages = tables.vote_pages(poll.slug, poll.vote_key_count(), projection, ExportError)
     first = next(pages)
-    return itertools.chain([VOTES_HEADER], _rows(itertools.chain([first], pages), labels))
+    header = MULTI_VOTES_HEADER if poll.votes_per_phone > 1 else VOTES_HEADER
+    return itertools.chain([header], _rows(itertools.chain([first], pages), labels))
 
 
 def _rows(pages: Iterable[list[dict[str, Any]]], labels: dict[str, str]) -> Iterator[Row]:
     for page in pages:
         for item in page:
+            if attributes.is_multi_vote(item):
+                yield from _multi_vote_rows(item, labels)
+                continue
             category = _string(item, attributes.VOTE_CATEGORY)
             region = attributes.region_attribute(
                 _string(item, attributes.VOTE_COUNTRY), _string(item, attributes.VOTE_STATE)
@@ -141,6 +185,29 @@ def _rows(pages: Iterable[list[dict[str, Any]]], labels: dict[str, str]) -> Iter
                 region or UNKNOWN_REGION,
                 _string(item, attributes.VOTE_MESSAGE_SID),
                 attributes.vote_channel(item).value,
+                _string(item, attributes.VOTE_VOIDED),
+            )
+
+
+def _multi_vote_rows(item: dict[str, Any], labels: dict[str, str]) -> Iterator[Row]:
+    """A row per category a voter of a poll with several votes per phone gave votes to."""
+    held = tables.held_totals(item)
+    regions = [region for region, n in attributes.regions_from_aggregate(held).items() if n]
+    channels = [channel for channel, n in attributes.channels_from_aggregate(held).items() if n]
+    region = (regions[0] or UNKNOWN_REGION) if len(regions) == 1 else ""
+    channel = channels[0].value if len(channels) == 1 else ""
+    for category, votes in sorted(attributes.counts_from_aggregate(held).items()):
+        if votes:
+            yield (
+                _string(item, attributes.VOTE_RECEIVED_AT),
+                category,
+                labels.get(category, REMOVED_LABEL),
+                _string(item, keys.SORT_KEY),
+                region,
+                _string(item, attributes.VOTE_MESSAGE_SID),
+                channel,
+                _string(item, attributes.VOTE_VOIDED),
+                votes,
             )
 
 

@@ -13,20 +13,30 @@ conditional, so voiding the same slice twice changes nothing the second time, an
 changed since the preview is voided only if it still matches (a changed vote's received time
 is its last message's). The selection is made again when the void is applied: its count may
 differ from the preview's, and the outcome says so.
+
+A poll with several votes per phone keeps one item per voter holding all the phone's votes as
+counters (attributes.VOTE_COUNTER_PREFIX), so a void there voids a voter: the whole item, every
+vote it holds (its "c:total" moves to the voided votes). A voter key selects its item. A slice
+selects a voter's item when, for each thing the slice names, one of its counters matches: one
+of its minutes with votes overlaps the time window, one of its regions is the region, one of its
+channels is the channel (the item counts its votes per minute, region and channel, not per
+combination of them). Its counters only grow, so an item selected still matches when the void
+is applied, whatever votes it was given since; the outcome counts the votes it voided then.
+The preview and the outcome count votes and, for such a poll, voters.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from lambdas.shared import attributes, keys
 from lambdas.shared.channels import Channel
-from lambdas.shared.counting import COUNTED_VOTE_ATTRIBUTES
+from lambdas.shared.counting import vote_projection
 from lambdas.shared.timestamps import stored_time
 from lambdas.shared.voters import VOTER_KEY_HEX_CHARS
 from polls.models import Invalidation
@@ -35,8 +45,8 @@ from polls.services import aws, tables
 if TYPE_CHECKING:
     from polls.models import Poll
 
-_SELECTED_ATTRIBUTES = (keys.SORT_KEY, *COUNTED_VOTE_ATTRIBUTES)
 _HEX = frozenset("0123456789abcdef")
+_MINUTE = timedelta(minutes=1)
 
 
 class InvalidationError(aws.ServiceError):
@@ -89,6 +99,8 @@ class Selection:
     def matches(self, vote_item: dict[str, Any]) -> bool:
         if self.voter_keys:
             return _string(vote_item, keys.SORT_KEY) in self.voter_keys
+        if attributes.is_multi_vote(vote_item):
+            return self._matches_held(tables.held_totals(vote_item))
         assert self.received_from is not None and self.received_to is not None
         received_at = _string(vote_item, attributes.VOTE_RECEIVED_AT)
         if not stored_time(self.received_from) <= received_at < stored_time(self.received_to):
@@ -96,6 +108,21 @@ class Selection:
         if self.region is not None and _region(vote_item) != self.region:
             return False
         return self.channel is None or attributes.vote_channel(vote_item) is self.channel
+
+    def _matches_held(self, held: dict[str, Any]) -> bool:
+        """Whether a voter's item of a poll with several votes per phone, its counters as
+        `held` (tables.held_totals), has a minute, a region and a channel in the slice."""
+        assert self.received_from is not None and self.received_to is not None
+        if not any(
+            votes
+            and self.received_from < minute_start(minute) + _MINUTE
+            and minute_start(minute) < self.received_to
+            for minute, votes in attributes.timeline_from_aggregate(held).items()
+        ):
+            return False
+        if self.region is not None and not attributes.regions_from_aggregate(held).get(self.region):
+            return False
+        return self.channel is None or bool(attributes.channels_from_aggregate(held)[self.channel])
 
 
 def describe_selection(selection: dict[str, Any]) -> str:
@@ -119,6 +146,9 @@ class Preview:
     # Category code -> votes the void would take from it (the total moves by `votes`).
     by_category: dict[str, int]
     already_voided: int  # votes of the selection voided before
+    # Of a poll with several votes per phone: the voters whose counted votes those are (None
+    # for a poll with one vote per phone, where each voter is one vote).
+    voters: int | None = None
     unknown_voter_keys: tuple[str, ...] = ()  # voter keys with no stored vote
     voter_keys: tuple[str, ...] = field(default=(), repr=False)
 
@@ -126,8 +156,11 @@ class Preview:
 @dataclass(frozen=True)
 class VoidOutcome:
     invalidation: Invalidation | None  # None when there was nothing to void
-    previewed: int  # what the selection held when the void started
-    voided: int  # what it voided: fewer when votes changed or were voided meanwhile
+    previewed: int  # the votes the selection held when the void started
+    # The votes it voided: fewer when votes changed or were voided meanwhile (of a poll with
+    # several votes per phone, more when its voters were given votes meanwhile).
+    voided: int
+    voters: int = 0  # the voters whose votes it voided (Invalidation.count)
 
 
 def preview(poll: Poll, selection: Selection) -> Preview:
@@ -138,15 +171,17 @@ def preview(poll: Poll, selection: Selection) -> Preview:
     found: set[str] = set()
     for item in _selected_items(poll, selection):
         found.add(_string(item, keys.SORT_KEY))
+        votes = _votes_of(item)
         if attributes.VOTE_VOIDED in item:
-            already += 1
+            already += sum(votes.values())
             continue
         selected.append(_string(item, keys.SORT_KEY))
-        by_category[_string(item, attributes.VOTE_CATEGORY)] += 1
+        by_category.update(votes)
     return Preview(
-        votes=len(selected),
+        votes=sum(by_category.values()),
         by_category=dict(sorted(by_category.items())),
         already_voided=already,
+        voters=len(selected) if poll.votes_per_phone > 1 else None,
         unknown_voter_keys=tuple(key for key in selection.voter_keys if key not in found),
         voter_keys=tuple(sorted(selected)),
     )
@@ -172,10 +207,10 @@ def void(poll: Poll, selection: Selection, *, reason: str, by: str) -> VoidOutco
         reason=reason,
         selection=selection.as_record(),
     )
-    condition, names, values = _still_matches(selection)
+    condition, names, values = _still_matches(selection, poll.votes_per_phone)
     names["#voided"] = attributes.VOTE_VOIDED
     values[":id"] = {"S": str(entry.pk)}
-    voided = _update_each(
+    voters, voided = _update_each(
         poll,
         previewed.voter_keys,
         entry,
@@ -184,7 +219,7 @@ def void(poll: Poll, selection: Selection, *, reason: str, by: str) -> VoidOutco
         names=names,
         values=values,
     )
-    return VoidOutcome(entry, previewed.votes, voided)
+    return VoidOutcome(entry, previewed.votes, voided, voters)
 
 
 def unvoid(poll: Poll, void_id: int, *, reason: str, by: str) -> Invalidation:
@@ -235,40 +270,47 @@ def _update_each(
     condition: str,
     names: dict[str, str],
     values: dict[str, dict[str, str]],
-) -> int:
+) -> tuple[int, int]:
     """Apply the conditional update to each voter's vote; record on `entry` the voter keys it
-    changed (also when AWS fails halfway, so the log holds what was done)."""
+    changed (also when AWS fails halfway, so the log holds what was done). The voters it
+    changed, and the votes they hold."""
     client = aws.dynamodb()
     table = settings.VOTES_TABLE
     names = {**names, "#pk": keys.PARTITION_KEY}
     changed: list[str] = []
+    votes = 0
     try:
         for voter_key in voter_keys:
             try:
-                client.update_item(
+                response = client.update_item(
                     TableName=table,
                     Key=keys.vote_key(poll.slug, voter_key, poll.vote_key_count()),
                     UpdateExpression=update,
                     ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
                 )
             except client.exceptions.ConditionalCheckFailedException:
                 continue  # changed, voided or unvoided since it was selected: left as it is
             except aws.AWS_ERRORS as error:
                 raise InvalidationError(aws.describe(error, "votes", table)) from None
             changed.append(voter_key)
+            votes += sum(_votes_of(response.get("Attributes", {})).values())
     finally:
         entry.voter_keys = sorted(changed)
         entry.count = len(changed)
         entry.save(update_fields=["voter_keys", "count"])
-    return len(changed)
+    return len(changed), votes
 
 
-def _still_matches(selection: Selection) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
+def _still_matches(
+    selection: Selection, votes_per_phone: int
+) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
     """ " AND …": the slice's condition on the vote item, so a vote changed since it was
-    selected is voided only if it still matches ("" for voter keys)."""
-    if selection.voter_keys:
+    selected is voided only if it still matches ("" for voter keys, and for a poll with
+    several votes per phone, whose items only gain counters: see the module docstring)."""
+    if selection.voter_keys or votes_per_phone > 1:
         return "", {}, {}
     assert selection.received_from is not None and selection.received_to is not None
     names = {"#at": attributes.VOTE_RECEIVED_AT}
@@ -303,42 +345,56 @@ def _still_matches(selection: Selection) -> tuple[str, dict[str, str], dict[str,
 
 def _selected_items(poll: Poll, selection: Selection) -> list[dict[str, Any]]:
     """The stored vote items the selection holds: a Query per voter key, or every vote of
-    the poll (tables.vote_pages) filtered by the slice."""
+    the poll (tables.vote_pages) filtered by the slice; whole items for a poll with several
+    votes per phone (counting.vote_projection)."""
+    projection = vote_projection(poll.votes_per_phone, keys.SORT_KEY)
     if not selection.voter_keys:
         return [
             item
             for page in tables.vote_pages(
-                poll.slug, poll.vote_key_count(), _SELECTED_ATTRIBUTES, InvalidationError
+                poll.slug, poll.vote_key_count(), projection, InvalidationError
             )
             for item in page
             if selection.matches(item)
         ]
     client = aws.dynamodb()
     table = settings.VOTES_TABLE
-    names = {f"#a{i}": name for i, name in enumerate(_SELECTED_ATTRIBUTES)}
+    names = {f"#a{i}": name for i, name in enumerate(projection or ())}
     items = []
     for voter_key in dict.fromkeys(selection.voter_keys):
         key = keys.vote_key(poll.slug, voter_key, poll.vote_key_count())
+        arguments: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "#pk = :pk AND #sk = :sk",
+            "ExpressionAttributeNames": {**names, "#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+            "ExpressionAttributeValues": {
+                ":pk": key[keys.PARTITION_KEY],
+                ":sk": key[keys.SORT_KEY],
+            },
+            "ConsistentRead": True,
+        }
+        if projection is not None:
+            arguments["ProjectionExpression"] = ", ".join(names)
         try:
-            page = client.query(
-                TableName=table,
-                KeyConditionExpression="#pk = :pk AND #sk = :sk",
-                ProjectionExpression=", ".join(names),
-                ExpressionAttributeNames={
-                    **names,
-                    "#pk": keys.PARTITION_KEY,
-                    "#sk": keys.SORT_KEY,
-                },
-                ExpressionAttributeValues={
-                    ":pk": key[keys.PARTITION_KEY],
-                    ":sk": key[keys.SORT_KEY],
-                },
-                ConsistentRead=True,
-            )
+            page = client.query(**arguments)
         except aws.AWS_ERRORS as error:
             raise InvalidationError(aws.describe(error, "votes", table)) from None
         items += page["Items"]
     return items
+
+
+def _votes_of(vote_item: dict[str, Any]) -> Counter[str]:
+    """Category code -> the votes a vote item holds, voided or not (one, for a poll with one
+    vote per phone)."""
+    if attributes.is_multi_vote(vote_item):
+        held = attributes.counts_from_aggregate(tables.held_totals(vote_item))
+        return Counter({code: votes for code, votes in held.items() if votes})
+    return Counter({_string(vote_item, attributes.VOTE_CATEGORY): 1})
+
+
+def minute_start(minute: str) -> datetime:
+    """ "2026-11-26T20:05" (UTC) -> that minute's first moment."""
+    return datetime.fromisoformat(minute).replace(tzinfo=UTC)
 
 
 def _region(vote_item: dict[str, Any]) -> str:

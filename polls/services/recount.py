@@ -1,8 +1,10 @@
 """Recount: recompute a poll's totals from the votes table, report drift, optionally repair.
 
 The votes are counted with the same rule the tally uses (lambdas.shared.counting), over the
-poll's vote partitions (Poll.vote_key_count of them; Queries, no Scan). Votes that data
-retention removed (the table's TTL, a purge) still count: the tally records each in the
+poll's vote partitions (Poll.vote_key_count of them; Queries, no Scan); a poll with several
+votes per phone has its vote items read whole (counting.vote_projection), and its distinct
+voters (attributes.AGGREGATE_VOTERS, the "v:" counters) are recounted with its votes. Votes
+that data retention removed (the table's TTL, a purge) still count: the tally records each in the
 aggregate's "removed:" counters, and the recount adds those back to the stored votes, so an
 expired vote is never "repaired" out of the totals. The totals are the sum of the poll's
 root and slices (lambdas.shared.aggregate_sums). Repair adds the difference to the root. It
@@ -26,11 +28,11 @@ from django.utils import timezone
 from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import VotingState
 from lambdas.shared.counting import (
-    COUNTED_VOTE_ATTRIBUTES,
     UncountableVote,
     aggregate_counters,
     removed_from_aggregate,
     vote_counters,
+    vote_projection,
 )
 from lambdas.shared.timestamps import minute_of, stored_time
 from polls.services import aws, tables
@@ -52,7 +54,7 @@ class Recount:
     stored: dict[str, int]  # aggregate attribute -> what the aggregate item holds
     stored_updated_at: str  # the last write to any of the poll's totals ("" if none)
     root_updated_at: str  # the last write to its root, where repairs go ("" if none)
-    uncountable: int  # vote items without a category
+    uncountable: int  # vote items the rule cannot count (no category, unreadable counters)
 
     @property
     def drift(self) -> dict[str, int]:
@@ -62,12 +64,16 @@ class Recount:
         return {name: d for name, d in sorted(differences.items()) if d}
 
 
-def count_stored_votes(poll_id: str, vote_shards: int) -> tuple[Counter[str], int]:
+def count_stored_votes(
+    poll_id: str, vote_shards: int, votes_per_phone: int
+) -> tuple[Counter[str], int]:
     """The aggregate attributes the poll's stored votes (under its `vote_shards` vote keys)
-    add up to, and how many vote items could not be counted (no category)."""
+    add up to, distinct voters included when its phones have several votes
+    (`votes_per_phone`), and how many vote items could not be counted."""
     counted: Counter[str] = Counter()
     uncountable = 0
-    for page in tables.vote_pages(poll_id, vote_shards, COUNTED_VOTE_ATTRIBUTES, RecountError):
+    projection = vote_projection(votes_per_phone)
+    for page in tables.vote_pages(poll_id, vote_shards, projection, RecountError):
         for item in page:
             try:
                 counted.update(vote_counters(item))
@@ -79,7 +85,9 @@ def count_stored_votes(poll_id: str, vote_shards: int) -> tuple[Counter[str], in
 def recount(poll: Poll) -> Recount:
     """Count the votes, then read the aggregate (its removed counters added to the votes);
     record the outcome on the poll."""
-    counted, uncountable = count_stored_votes(poll.slug, poll.vote_key_count())
+    counted, uncountable = count_stored_votes(
+        poll.slug, poll.vote_key_count(), poll.votes_per_phone
+    )
     sums = tables.read_poll_sums(poll.slug, poll.vote_key_count(), RecountError)
     item = sums.item()
     if attributes.AGGREGATE_PURGED_AT in sums.root:

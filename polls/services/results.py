@@ -1,4 +1,11 @@
-"""Reading a poll's totals from the aggregates table the tally keeps."""
+"""Reading a poll's totals from the aggregates table the tally keeps.
+
+A poll with several votes per phone (Poll.votes_per_phone > 1) has distinct voters besides its
+votes (attributes.voters_from_aggregate): how many phones voted, and per category how many gave
+it at least one vote. Its results carry them (PollResults.voters, category_voters) and so do
+the panel's document and the results CSV; a poll with one vote per phone has none (its voters
+are its votes), and its document and CSV are as they always were.
+"""
 
 from __future__ import annotations
 
@@ -51,12 +58,20 @@ class PollResults:
     regions: dict[str, int] = field(default_factory=dict)
     # Channel -> votes that came by it, every channel listed (attributes.channels_from_aggregate).
     channels: dict[Channel, int] = field(default_factory=dict)
+    # Of a poll with several votes per phone: its distinct voters, and category code -> the
+    # voters who gave it a vote; None and {} for a poll with one vote per phone.
+    voters: int | None = None
+    category_voters: dict[str, int] = field(default_factory=dict)
+
+    def voters_of(self, code: str) -> int:
+        """The distinct voters who gave the category a vote (0 for a poll without voters)."""
+        return self.category_voters.get(code, 0)
 
 
 def results_document(results: PollResults) -> dict[str, Any]:
     """What the portal's results panel shows, as JSON-ready data."""
     total = results.total
-    return {
+    document: dict[str, Any] = {
         "total": total,
         "updated_at": results.updated_at.isoformat() if results.updated_at else None,
         "updated": f"{results.updated_at:%Y-%m-%d %H:%M:%S} UTC" if results.updated_at else "",
@@ -73,6 +88,11 @@ def results_document(results: PollResults) -> dict[str, Any]:
             for channel, votes in results.channels.items()
         ],
     }
+    if results.voters is not None:
+        document["voters"] = results.voters
+        for row, shown in zip(results.rows, document["rows"], strict=True):
+            shown["voters"] = results.voters_of(row.code)
+    return document
 
 
 def read_results(poll: Poll) -> PollResults:
@@ -93,12 +113,15 @@ def read_results(poll: Poll) -> PollResults:
         )
         if votes
     }
+    voters, category_voters = attributes.voters_from_aggregate(item)
     return PollResults(
         rows=rows,
         total=_total(item),
         updated_at=_parse_time(item),
         regions=regions,
         channels=attributes.channels_from_aggregate(item),
+        voters=voters if poll.votes_per_phone > 1 else None,
+        category_voters=category_voters if poll.votes_per_phone > 1 else {},
     )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from lambdas.shared import keys
+from lambdas.shared import attributes, keys
 from lambdas.shared.aggregate_sums import (
     Key,
     PollSums,
@@ -68,23 +68,25 @@ def read_aggregate(poll_id: str, error: type[Exception]) -> Item:
 
 
 def vote_pages(
-    poll_id: str, vote_shards: int, projected: Iterable[str], error: type[Exception]
+    poll_id: str, vote_shards: int, projected: Iterable[str] | None, error: type[Exception]
 ) -> Iterator[list[Item]]:
     """The Items of each Query page over the poll's `vote_shards` vote partitions
-    (Poll.vote_key_count; no Scan), with only the `projected` attributes; at least one page,
-    maybe empty. Consistent reads: a vote acknowledged to a voter is in the page."""
+    (Poll.vote_key_count; no Scan), with only the `projected` attributes (whole items for
+    None: lambdas.shared.counting.vote_projection); at least one page, maybe empty.
+    Consistent reads: a vote acknowledged to a voter is in the page."""
     client = aws.dynamodb()
     table = settings.VOTES_TABLE
-    names = {f"#a{i}": name for i, name in enumerate(projected)}
+    names = {f"#a{i}": name for i, name in enumerate(projected or ())}
     for partition in keys.vote_partitions(poll_id, vote_shards):
         arguments: dict[str, Any] = {
             "TableName": table,
             "KeyConditionExpression": "#pk = :pk",
-            "ProjectionExpression": ", ".join(names),
             "ExpressionAttributeNames": {**names, "#pk": keys.PARTITION_KEY},
             "ExpressionAttributeValues": {":pk": {"S": partition}},
             "ConsistentRead": True,
         }
+        if projected is not None:
+            arguments["ProjectionExpression"] = ", ".join(names)
         while True:
             try:
                 page = client.query(**arguments)
@@ -94,6 +96,14 @@ def vote_pages(
             if "LastEvaluatedKey" not in page:
                 break
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def held_totals(vote_item: Item) -> Item:
+    """The votes a vote item of a poll with several votes per phone holds
+    (attributes.vote_item_counters), as an aggregate item, for the attributes.*_from_aggregate
+    readers (per category, region, minute, channel: the channel's SMS being its votes by no
+    other). Voided or not: what the item holds, not what it counts in."""
+    return {name: {"N": str(n)} for name, n in attributes.vote_item_counters(vote_item).items()}
 
 
 def any_vote_stored(poll_id: str, vote_shards: int, error: type[Exception]) -> bool:

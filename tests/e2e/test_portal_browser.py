@@ -112,6 +112,10 @@ def test_an_organiser_runs_a_poll_from_the_browser(backend, live_server, fast_pa
         ["US-CA", "2", "40.0"],
         ["US-NY", "2", "40.0"],
         ["GB", "1", "20.0"],
+        [],
+        ["channel", "votes", "share_percent"],
+        ["sms", "5", "100.0"],
+        ["whatsapp", "0", "0.0"],
     ]
     assert votes[0] == [
         "received_at",
@@ -121,6 +125,7 @@ def test_an_organiser_runs_a_poll_from_the_browser(backend, live_server, fast_pa
         "region",
         "message_sid",
         "channel",
+        "voided",
     ]
     assert sorted((row[1], row[4]) for row in votes[1:]) == [
         ("A", "US-CA"),

@@ -123,6 +123,10 @@ def test_the_results_download(voted):
         ["(unknown)", "1", "20.0"],
         ["GB", "1", "20.0"],
         ["US-NY", "1", "20.0"],
+        [],
+        ["channel", "votes", "share_percent"],
+        ["sms", "5", "100.0"],
+        ["whatsapp", "0", "0.0"],
     ]
 
 
@@ -141,9 +145,11 @@ def test_the_votes_download_has_every_vote_and_no_phone_number(voted):
         "region",
         "message_sid",
         "channel",
+        "voided",
     ]
     assert sorted(row[5] for row in rows) == sorted(sids)
     assert {row[6] for row in rows} == {"sms"}
+    assert {row[7] for row in rows} == {""}  # none is voided
     # message_sid -> (category, label, region)
     assert {row[5]: (row[1], row[2], row[4]) for row in rows} == {
         sids[0]: ("A", "Apples", "US-CA"),

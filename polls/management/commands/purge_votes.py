@@ -28,4 +28,6 @@ class Command(BaseCommand):
             purged = purge_votes(poll)
         except PurgeError as error:
             raise CommandError(f"the votes of {slug!r} were not purged: {error}") from None
-        self.stdout.write(f"purged {purged} votes of {slug!r}; its totals are unchanged")
+        # A poll with several votes per phone keeps one vote item per voter, holding its votes.
+        what = f"the votes of {purged} voters" if poll.votes_per_phone > 1 else f"{purged} votes"
+        self.stdout.write(f"purged {what} of {slug!r}; its totals are unchanged")

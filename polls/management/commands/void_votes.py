@@ -87,15 +87,17 @@ class Command(BaseCommand):
         if outcome.invalidation is None:
             self.stdout.write("nothing to void: no counted vote matches (voided already?)")
             return
-        self.stdout.write(f"void #{outcome.invalidation.pk}: voided {outcome.voided} votes")
-        if outcome.voided != outcome.previewed:
+        voters = f" of {outcome.voters} voters" if poll.votes_per_phone > 1 else ""
+        self.stdout.write(f"void #{outcome.invalidation.pk}: voided {outcome.voided} votes{voters}")
+        if outcome.voided < outcome.previewed:
             self.stdout.write(
                 f"{outcome.previewed - outcome.voided} of the {outcome.previewed} selected "
                 "changed or were voided meanwhile, and were left as they are"
             )
 
     def _show(self, previewed: Preview) -> None:
-        self.stdout.write(f"would void {previewed.votes} votes (dry run: nothing changed)")
+        voters = f" of {previewed.voters} voters" if previewed.voters is not None else ""
+        self.stdout.write(f"would void {previewed.votes} votes{voters} (dry run: nothing changed)")
         for code, votes in previewed.by_category.items():
             self.stdout.write(f"  {code:<12} -{votes}")
         if previewed.already_voided:

@@ -1,6 +1,7 @@
 // Keeps a poll's results panel current: reads the panel's JSON URL every few seconds and
-// redraws the rows, total, split by channel and time of the last vote. Text only
-// (textContent), never HTML.
+// redraws the rows, total, distinct voters (a poll with several votes per phone: the
+// document's "voters"), split by channel and time of the last vote. Text only (textContent),
+// never HTML.
 "use strict";
 (function () {
   function cell(row, text) {
@@ -15,10 +16,13 @@
       [result.code, result.label, String(result.votes), result.share.toFixed(1) + "%"].forEach(
         function (text) { cell(row, text); }
       );
+      if (data.voters !== undefined) cell(row, String(result.voters));
       return row;
     });
     panel.querySelector("tbody").replaceChildren(...rows);
     panel.querySelector(".results-total").textContent = String(data.total);
+    const voters = panel.querySelector(".results-voters");
+    if (voters && data.voters !== undefined) voters.textContent = String(data.voters);
     panel.querySelector(".results-channels").textContent = data.channels
       .map(function (split) {
         return split.channel + " " + split.votes + " (" + split.share.toFixed(1) + "%)";
