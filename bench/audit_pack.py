@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench.common import NOWHERE, REGION, ROOT, Seam, print_table, write_results
 from lambdas.shared import attributes, keys
-from lambdas.shared.config_doc import VotingState
+from lambdas.shared.config_doc import CategoryConfig, PollConfig, PollStatus, VotingState
 from lambdas.shared.counting import vote_counters
 
 # A poll planned for 10,000 votes/s: 16 vote keys.
@@ -79,6 +79,11 @@ class PollStub:
     votes: int
     pushed_number: str = "+15005550006"
     pushed_at: datetime = datetime(2026, 11, 26, 19, tzinfo=UTC)
+    votes_per_phone: int = 1
+
+    @property
+    def config_pushes(self) -> NoPushes:
+        return NoPushes()
 
     def vote_key_count(self) -> int:
         return VOTE_SHARDS
@@ -92,6 +97,14 @@ class PollStub:
     def shard_range(self, shard: int) -> range:
         per_shard = -(-self.votes // VOTE_SHARDS)
         return range(shard * per_shard, min(self.votes, (shard + 1) * per_shard))
+
+
+class NoPushes:
+    """The poll's recorded pushes (models.ConfigPush): none, as for a poll pushed before the
+    portal recorded them."""
+
+    def order_by(self, *_fields: str) -> list[Any]:
+        return []
 
 
 @dataclass
@@ -124,7 +137,13 @@ class FakeAws:
         if operation == "Query":
             return 200, self.query_page(request)
         if operation == "GetItem":
-            document = json.dumps({"poll_id": self.poll.slug, "question": "Best fruit?"})
+            document = PollConfig(
+                poll_id=self.poll.slug,
+                number=self.poll.pushed_number,
+                question="Best fruit?",
+                status=PollStatus.CLOSED,
+                categories=tuple(CategoryConfig(code, f"Fruit {code}") for code in CATEGORIES),
+            ).to_json()
             item = {
                 **request["Key"],
                 attributes.CONFIG_DOCUMENT: {"S": document},
@@ -199,8 +218,10 @@ def measure(votes: int) -> dict[str, Any]:
 
     django.setup()
     from polls.audit import textvote_verify
-    from polls.services import audit_pack, aws
+    from polls.services import audit_pack, aws, invalidation
 
+    # No database: the poll has no voids (PollStub.config_pushes: nor recorded pushes).
+    invalidation.log = lambda _poll: []  # type: ignore[assignment]
     warm_up, poll = FakeAws(PollStub("warm", 2_000)), PollStub("bench", votes)
     serving = [warm_up]  # the poll the seams answer for: the warm-up's first
     dynamodb = Seam(lambda operation, request: serving[0].dynamodb(operation, request))

@@ -24,6 +24,12 @@ It checks, in this order:
    of votes.csv, no counter is on two rows of totals.csv, and the counters of each table add
    up to the total, votes and removed alike (the minutes to at most the total: a vote stored
    without a receive time counts in no minute).
+   A poll with several votes per phone (manifest.json's votes_per_phone above 1) lists each
+   voter's votes as counters (MULTI_VOTES_HEADER): the totals are then re-derived from those,
+   with its distinct voters (overall and per category) and its voided votes, and each voter's
+   votes are at most votes_per_phone, its category, region, minute and channel rows each add
+   up to them, it has one total row, and no message digest is on two voters' rows;
+   votes_per_phone is the largest of config.json's configurations.
 
 The tables' cells are written with a ' before any that starts with =, +, -, @, a tab, a
 carriage return or ' itself, so a spreadsheet runs none of them as a formula; the verifier
@@ -63,6 +69,17 @@ INVALIDATIONS = "invalidations.csv"
 TOTALS = "totals.csv"
 WATERMARKS = "watermarks.csv"
 VOTES_HEADER = ("voter_key", "category", "region", "received_at", "message_sid_sha256", "channel")
+# A poll with several votes per phone (the manifest's VOTES_PER_PHONE above 1) stores each
+# voter's votes as counters, not one row per vote, so its votes.csv has other columns: one row
+# per voter and counter, the voter's TOTAL_TABLE row first (its votes, the time of its last
+# message, and the digests of the MessageSids that gave them: the first 8 bytes of each one's
+# SHA-256, in hex, space-separated), then one row per category, region, minute and channel it
+# gave votes in, with how many (received_at and message_sid_digests empty).
+MULTI_VOTES_HEADER = ("voter_key", "table", "key", "votes", "received_at", "message_sid_digests")
+# manifest.json: the most votes a phone could give in the poll (its largest votes per phone, of
+# every configuration version config.json holds); 1 when absent.
+VOTES_PER_PHONE = "votes_per_phone"
+MESSAGE_DIGEST_HEX = re.compile(r"[0-9a-f]{16}")
 # One row per void or unvoid, oldest first: a vote counts unless its voter key's last row is
 # a void.
 INVALIDATIONS_HEADER = ("at", "action", "voter_key", "reason")
@@ -77,7 +94,21 @@ CATEGORY_TABLE = "category"
 REGION_TABLE = "region"
 MINUTE_TABLE = "minute"
 CHANNEL_TABLE = "channel"  # key: "sms" or "whatsapp", what the message came by
-TABLES = (TOTAL_TABLE, CATEGORY_TABLE, REGION_TABLE, MINUTE_TABLE, CHANNEL_TABLE)
+# Of a poll with several votes per phone only: its distinct voters (key "") and those who gave
+# each category a vote (key: the code), and its voided votes (key "").
+VOTERS_TABLE = "voters"
+VOIDED_TABLE = "voided"
+TABLES = (
+    TOTAL_TABLE,
+    CATEGORY_TABLE,
+    REGION_TABLE,
+    MINUTE_TABLE,
+    CHANNEL_TABLE,
+    VOTERS_TABLE,
+    VOIDED_TABLE,
+)
+# The counters of a voter's votes (MULTI_VOTES_HEADER): each adds up to the voter's total.
+VOTER_TABLES = (CATEGORY_TABLE, REGION_TABLE, MINUTE_TABLE, CHANNEL_TABLE)
 # The tally's exactly-once state of each vote shard: the last stream sequence number applied.
 WATERMARKS_HEADER = ("vote_shard", "watermark", "updated_at")
 # What the pack's key signs with (AWS KMS's name for it).
@@ -111,7 +142,12 @@ class NotAPack(Exception):
     """The folder is not an audit pack (no folder, or no readable manifest.json)."""
 
 
-class RepeatedRow(ValueError):
+class BrokenRow(ValueError):
+    """A row breaks a rule of the pack (a voter over its allowance, counters that do not add
+    up to their voter's votes)."""
+
+
+class RepeatedRow(BrokenRow):
     """A table lists twice what it may list once (a voter key, a message, a counter)."""
 
 
@@ -122,6 +158,9 @@ class Verification:
     # Category code -> the votes counted from votes.csv less the voided ones ("" for the
     # total); empty when the files they come from do not match.
     counted: dict[str, int] = field(default_factory=dict)
+    # Of a poll with several votes per phone: category code -> the distinct voters who gave it
+    # a vote, counted from votes.csv less the voided ones ("" for all voters); else empty.
+    voters: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -201,12 +240,13 @@ def verify(directory: Path, expected_public_key: bytes | None = None) -> Verific
         f"{manifest.get('created_at', '?')} by software version "
         f"{manifest.get('software_version', '?')}",
     ]
+    votes_per_phone = manifest.get(VOTES_PER_PHONE, 1)
     if {VOTES, INVALIDATIONS, TOTALS} <= intact:
-        _check_totals(directory, result)
+        _check_totals(directory, votes_per_phone, result)
     else:
         result.report.append("Totals: not re-derived, as their files do not match (below)")
     if {CONFIG, WATERMARKS} <= intact:
-        _describe_state(directory, result)
+        _describe_state(directory, votes_per_phone, result)
     return result
 
 
@@ -220,6 +260,9 @@ def _manifest(manifest_bytes: bytes, result: Verification) -> dict[str, Any] | N
             plain = "/" not in name and "\\" not in name and name not in ("", ".", "..")
             if not plain or not isinstance(entry, dict) or "sha256" not in entry:
                 raise ValueError(f"malformed entry {name!r}")
+        votes_per_phone = manifest.get(VOTES_PER_PHONE, 1)
+        if type(votes_per_phone) is not int or votes_per_phone < 1:
+            raise ValueError(f"{VOTES_PER_PHONE} {votes_per_phone!r} is not a whole number >= 1")
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         result.problems.append(f"{MANIFEST}: cannot be read ({error})")
         return None
@@ -355,6 +398,115 @@ def _derived_totals(directory: Path, voided: set[str]) -> tuple[Counter[tuple[st
     return derived, skipped
 
 
+@dataclass
+class _Voter:
+    """One voter's rows of a votes.csv of several votes per phone (MULTI_VOTES_HEADER)."""
+
+    key: str
+    line: int  # of its total row
+    votes: int
+    counters: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, key) -> votes
+
+
+def _derived_multi_totals(
+    directory: Path, voided: set[str], votes_per_phone: int
+) -> tuple[Counter[tuple[str, str]], int]:
+    """(table, key) -> the votes (and, in VOTERS_TABLE, the voters) counted from a votes.csv of
+    several votes per phone, and how many voters were voided; BrokenRow if a voter key or a
+    message digest is on two voters' rows, a voter has more votes than `votes_per_phone` or
+    counters that do not add up to its votes. A voter's rows follow its total row, so only
+    one voter is held at a time."""
+    derived: Counter[tuple[str, str]] = Counter()
+    skipped = 0
+    voters_seen: set[bytes] = set()
+    messages_seen: set[bytes] = set()
+    voter: _Voter | None = None
+    for line, (voter_key, table, key, votes, received_at, digests) in _rows(
+        directory / VOTES, MULTI_VOTES_HEADER
+    ):
+        if not voter_key or not votes.isdigit() or int(votes) < 1:
+            raise ValueError(f"line {line}: a row needs a voter key and at least 1 vote")
+        if table == TOTAL_TABLE:
+            if voter is not None:
+                skipped += _count_voter(voter, voided, votes_per_phone, derived)
+            if _seen_before(voter_key, voters_seen):
+                raise RepeatedRow(
+                    f"line {line}: voter key {voter_key[:16]!r}… has an earlier total row too "
+                    "(one per voter)"
+                )
+            _check_messages(line, digests, int(votes), messages_seen)
+            voter = _Voter(voter_key, line, int(votes))
+            continue
+        if voter is None or voter.key != voter_key:
+            raise ValueError(
+                f"line {line}: a {table} row of voter key {voter_key[:16]!r}… not right after "
+                "that voter's total row"
+            )
+        if table not in VOTER_TABLES or (table != REGION_TABLE and not key):
+            raise ValueError(f"line {line}: {table!r} {key!r} is not a counter of a voter")
+        if received_at or digests:
+            raise ValueError(
+                f"line {line}: only a voter's total row has received_at and message_sid_digests"
+            )
+        if (table, key) in voter.counters:
+            raise RepeatedRow(
+                f"line {line}: voter key {voter_key[:16]!r}…'s {table} {_shown(table, key)} is "
+                "on an earlier row too"
+            )
+        voter.counters[(table, key)] = int(votes)
+    if voter is not None:
+        skipped += _count_voter(voter, voided, votes_per_phone, derived)
+    return derived, skipped
+
+
+def _check_messages(line: int, digests: str, votes: int, seen: set[bytes]) -> None:
+    """The message digests of a voter's total row: at least one, at most one per vote (each
+    message gives at least one), none of another voter's (RepeatedRow)."""
+    listed = digests.split(" ") if digests else []
+    if not listed or len(listed) > votes:
+        raise BrokenRow(
+            f"line {line}: {len(listed)} message digests for {votes} votes (each message "
+            "gives at least one vote)"
+        )
+    for digest in listed:
+        if not MESSAGE_DIGEST_HEX.fullmatch(digest):
+            raise ValueError(f"line {line}: {digest!r} is not a message digest (16 hex digits)")
+        value = bytes.fromhex(digest)
+        if value in seen:
+            raise RepeatedRow(
+                f"line {line}: message digest {digest} is on an earlier row too (one message "
+                "gives votes to one voter)"
+            )
+        seen.add(value)
+
+
+def _count_voter(
+    voter: _Voter, voided: set[str], votes_per_phone: int, derived: Counter[tuple[str, str]]
+) -> int:
+    """Add a voter's votes to `derived` (to the voided votes alone when it is voided): 1 when
+    it was voided, else 0; BrokenRow if its votes break the allowance or its counters do not
+    add up to them."""
+    shown = f"line {voter.line}: voter key {voter.key[:16]!r}…"
+    if voter.votes > votes_per_phone:
+        raise BrokenRow(
+            f"{shown} has {voter.votes} votes, more than the poll's {votes_per_phone} per phone"
+        )
+    for table in VOTER_TABLES:
+        added = sum(n for (of, _key), n in voter.counters.items() if of == table)
+        if added != voter.votes:
+            raise BrokenRow(f"{shown} has {voter.votes} votes, its {table} rows add up to {added}")
+    if voter.key in voided:
+        derived[(VOIDED_TABLE, "")] += voter.votes
+        return 1
+    derived[(TOTAL_TABLE, "")] += voter.votes
+    derived[(VOTERS_TABLE, "")] += 1
+    for (table, key), n in voter.counters.items():
+        derived[(table, key)] += n
+        if table == CATEGORY_TABLE:
+            derived[(VOTERS_TABLE, key)] += 1
+    return 0
+
+
 def _seen_before(value: str, seen: set[bytes]) -> bool:
     """Whether `value` is in `seen` already (by SEEN_DIGEST_BYTES of its SHA-256); adds it."""
     digest = hashlib.sha256(value.encode()).digest()[:SEEN_DIGEST_BYTES]
@@ -399,15 +551,18 @@ def _unbalanced_tables(stored: dict[tuple[str, str], tuple[int, int]]) -> list[s
     return problems
 
 
-def _check_totals(directory: Path, result: Verification) -> None:
+def _check_totals(directory: Path, votes_per_phone: int, result: Verification) -> None:
     current = INVALIDATIONS
     try:
         voided, invalidations = _voided(directory)
         current = VOTES
-        derived, skipped = _derived_totals(directory, voided)
+        if votes_per_phone > 1:
+            derived, skipped = _derived_multi_totals(directory, voided, votes_per_phone)
+        else:
+            derived, skipped = _derived_totals(directory, voided)
         current = TOTALS
         stored = _stored_totals(directory)
-    except RepeatedRow as error:
+    except BrokenRow as error:
         result.problems.append(f"{current}: {error}")
         return
     except (ValueError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
@@ -415,6 +570,9 @@ def _check_totals(directory: Path, result: Verification) -> None:
         return
     result.counted = {key: n for (table, key), n in derived.items() if table == CATEGORY_TABLE}
     result.counted[""] = derived[(TOTAL_TABLE, "")]
+    if votes_per_phone > 1:
+        result.voters = {key: n for (table, key), n in derived.items() if table == VOTERS_TABLE}
+        result.voters.setdefault("", 0)
     mismatches = []
     for counter in sorted(set(derived) | set(stored)):
         votes, removed = stored.get(counter, (0, 0))
@@ -428,30 +586,47 @@ def _check_totals(directory: Path, result: Verification) -> None:
     result.problems += _unbalanced_tables(stored)
     total, removed_total = stored.get((TOTAL_TABLE, ""), (0, 0))
     counted = derived[(TOTAL_TABLE, "")]
-    result.report.append(
-        f"Votes: {counted + skipped:,} rows, {skipped:,} voided by {invalidations:,} "
-        f"invalidation rows, {removed_total:,} removed by retention; total {total:,}"
-    )
+    if votes_per_phone > 1:
+        voided_votes = derived[(VOIDED_TABLE, "")]
+        result.report.append(
+            f"Votes: {counted + voided_votes:,} by {derived[(VOTERS_TABLE, '')] + skipped:,} "
+            f"voters (at most {votes_per_phone} per phone); voided: {voided_votes:,} votes of "
+            f"{skipped:,} voters, by {invalidations:,} invalidation rows; {removed_total:,} "
+            f"removed by retention; total {total:,} votes of "
+            f"{stored.get((VOTERS_TABLE, ''), (0, 0))[0]:,} voters"
+        )
+    else:
+        result.report.append(
+            f"Votes: {counted + skipped:,} rows, {skipped:,} voided by {invalidations:,} "
+            f"invalidation rows, {removed_total:,} removed by retention; total {total:,}"
+        )
     categories = sorted(
         ((key, votes) for (table, key), (votes, _removed) in stored.items() if table == "category"),
         key=lambda pair: (-pair[1], pair[0]),
     )
     for code, votes in categories[:REPORT_ROWS]:
-        result.report.append(f"  {code:<12} {votes:>12,}")
+        if votes_per_phone > 1:
+            voters_of = stored.get((VOTERS_TABLE, code), (0, 0))[0]
+            result.report.append(f"  {code:<12} {votes:>12,} votes {voters_of:>10,} voters")
+        else:
+            result.report.append(f"  {code:<12} {votes:>12,}")
     if len(categories) > REPORT_ROWS:
         result.report.append(f"  … and {len(categories) - REPORT_ROWS} more categories")
     tables = Counter(table for table, _key in stored)
     outcome = "equal" if not mismatches else f"{len(mismatches)} differ"
+    voters_too = " (votes and distinct voters) and the voided votes" if votes_per_phone > 1 else ""
     result.report.append(
         f"Re-derived from the votes: {tables[CATEGORY_TABLE]} categories, "
-        f"{tables[REGION_TABLE]} regions, {tables[MINUTE_TABLE]} minutes and the total: "
-        f"{outcome}"
+        f"{tables[REGION_TABLE]} regions, {tables[MINUTE_TABLE]} minutes and the total"
+        f"{voters_too}: {outcome}"
     )
 
 
 def _shown(table: str, key: str) -> str:
     if table == TOTAL_TABLE:
         return "(all votes)"
+    if not key and table in (VOTERS_TABLE, VOIDED_TABLE):
+        return "(all)"
     return repr(key) if key else "(unknown)"
 
 
@@ -461,15 +636,22 @@ def _capped(problems: list[str]) -> list[str]:
     return [*problems[:REPORT_ROWS], f"… and {len(problems) - REPORT_ROWS} more like these"]
 
 
-def _describe_state(directory: Path, result: Verification) -> None:
+def _describe_state(directory: Path, votes_per_phone: int, result: Verification) -> None:
     try:
         config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
         shards = sum(1 for _ in _rows(directory / WATERMARKS, WATERMARKS_HEADER))
         question = config["document"]["question"]
         version = config["version"]
-    except (ValueError, KeyError, TypeError, csv.Error) as error:
+        documents = [config["document"], *(v["document"] for v in config.get("versions", []))]
+        allowed = max(int(document.get(VOTES_PER_PHONE, 1)) for document in documents)
+    except (ValueError, KeyError, TypeError, AttributeError, csv.Error) as error:
         result.problems.append(f"{CONFIG} or {WATERMARKS}: cannot be read ({error})")
         return
+    if allowed != votes_per_phone:
+        result.problems.append(
+            f"{CONFIG}: its configurations give at most {allowed} votes per phone, "
+            f"{MANIFEST} says {votes_per_phone}"
+        )
     result.report.append(
         f"Question: {question!r} (configuration version {version}); "
         f"tally watermarks of {shards} vote shards"

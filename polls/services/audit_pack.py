@@ -9,15 +9,20 @@ and a cell of its tables that a spreadsheet would run as a formula is escaped (e
   over the poll's vote partitions (Poll.vote_key_count; no Scan) and written as it is read, so
   memory stays flat whatever the number of votes: voter key (the ingest's pseudonym), category,
   region, received time, and the SHA-256 of its MessageSid. Never a phone number. Voided votes
-  are listed too: invalidations.csv says which count nothing.
+  are listed too: invalidations.csv says which count nothing. A poll with several votes per
+  phone keeps one item per voter holding its votes as counters, so its votes.csv lists, per
+  voter, a total row (its votes, last message time, the digests of its messages) and a row per
+  category, region, minute and channel it gave votes in (pack.MULTI_VOTES_HEADER), read as
+  whole items; manifest.json says the most votes a phone could give (pack.VOTES_PER_PHONE).
 - invalidations.csv: the log of voids and unvoids (polls.services.invalidation), oldest first,
   a row per voter key each one voided or restored, so the verifier leaves out the votes whose
   voter key's last row is a void.
 - config.json: the configuration document as the ingest reads it from the config table, with
-  its version and when the portal pushed it: the current version only (the portal records
-  each pushed version, ConfigPush, for reconciliation; the pack does not hold them yet).
+  its version and when the portal pushed it, and every version the portal recorded
+  (ConfigPush), each with when it took effect (CONFIG_VERSIONS_KEPT).
 - totals.csv: the poll's totals (categories, regions, minutes, all), as the results show them
-  (tables.read_poll_sums), with the votes data retention removed from each.
+  (tables.read_poll_sums), with the votes data retention removed from each; with several votes
+  per phone its distinct voters and voided votes too.
 - watermarks.csv: each vote shard's tally watermark (its exactly-once state).
 - textvote_verify.py, public_key.pem (the signing key's public half, from KMS), manifest.json
   (each file's SHA-256 and size, the software version, the time) and manifest.sig: the KMS
@@ -51,15 +56,21 @@ from cryptography.hazmat.primitives.serialization import (
 from django.conf import settings
 from django.utils import timezone
 
+from lambdas.ingest.votes import sid_digest
 from lambdas.shared import attributes, keys
 from lambdas.shared.aggregate_sums import UnreadItems, batch_get
-from lambdas.shared.config_doc import VotingState
-from lambdas.shared.counting import UncountableVote, aggregate_counters, vote_counters
+from lambdas.shared.config_doc import InvalidConfig, PollConfig, VotingState
+from lambdas.shared.counting import (
+    UncountableVote,
+    aggregate_counters,
+    ballot_counters,
+    vote_counters,
+    vote_projection,
+)
 from lambdas.shared.counting import removed_from_aggregate as removed_counters
 from lambdas.shared.timestamps import stored_time
 from polls.audit import textvote_verify as pack
 from polls.services import aws, invalidation, tables
-from polls.services.exports import VOTE_ROW_ATTRIBUTES
 
 if TYPE_CHECKING:
     from polls.models import Poll
@@ -76,6 +87,8 @@ _TABLE_OF_PREFIX = (
     (attributes.REGION_PREFIX, pack.REGION_TABLE),
     (attributes.MINUTE_PREFIX, pack.MINUTE_TABLE),
 )
+# totals.csv's tables: those, and the distinct voters of a poll with several votes per phone.
+_TOTALS_TABLE_OF_PREFIX = (*_TABLE_OF_PREFIX, (attributes.VOTERS_PREFIX, pack.VOTERS_TABLE))
 
 
 class AuditPackError(aws.ServiceError):
@@ -85,10 +98,12 @@ class AuditPackError(aws.ServiceError):
 @dataclass(frozen=True)
 class PackedPoll:
     directory: Path
-    votes: int  # rows of votes.csv
+    votes: int  # the votes votes.csv lists (voided ones too): a row each, or its voters' totals
     total: int  # the poll's total, as totals.csv has it
     software_version: str
     key_fingerprint: str  # SHA-256 of the signing key's public key (DER)
+    # Of a poll with several votes per phone: the voters votes.csv lists (voided ones too).
+    voters: int | None = None
 
 
 def folder_name(poll: Poll) -> str:
@@ -114,7 +129,9 @@ def write_audit_pack(poll: Poll, directory: Path) -> PackedPoll:
         raise AuditPackError(f"cannot write the pack to {directory}: {error}") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return PackedPoll(directory, packed.votes, packed.total, packed.version, packed.fingerprint)
+    return PackedPoll(
+        directory, packed.votes, packed.total, packed.version, packed.fingerprint, packed.voters
+    )
 
 
 def audit_pack_zip(poll: Poll) -> IO[bytes]:
@@ -158,6 +175,15 @@ class _Written:
     total: int
     version: str
     fingerprint: str
+    voters: int | None
+
+
+@dataclass
+class _Listed:
+    """What _multi_vote_rows listed so far."""
+
+    votes: int = 0
+    voters: int = 0
 
 
 def _refuse_while_taking_votes(poll: Poll) -> None:
@@ -171,21 +197,31 @@ def _refuse_while_taking_votes(poll: Poll) -> None:
 
 
 def _write(poll: Poll, folder: Path) -> _Written:
-    _write_json(folder / pack.CONFIG, _pushed_config(poll))
-    votes = _write_csv(folder / pack.VOTES, pack.VOTES_HEADER, _vote_rows(poll))
+    config = _pushed_config(poll)
+    _write_json(folder / pack.CONFIG, config)
+    votes_per_phone = _most_votes_per_phone(config)
+    listed: _Listed | None = None
+    if votes_per_phone > 1:
+        listed = _Listed()
+        rows = _multi_vote_rows(poll, votes_per_phone, listed)
+        _write_csv(folder / pack.VOTES, pack.MULTI_VOTES_HEADER, rows)
+        votes = listed.votes
+    else:
+        votes = _write_csv(folder / pack.VOTES, pack.VOTES_HEADER, _vote_rows(poll))
     _write_csv(folder / pack.INVALIDATIONS, pack.INVALIDATIONS_HEADER, _invalidation_rows(poll))
-    totals = list(_totals_rows(poll))
+    totals = list(_totals_rows(poll, several_votes=votes_per_phone > 1))
     _write_csv(folder / pack.TOTALS, pack.TOTALS_HEADER, iter(totals))
     _write_csv(folder / pack.WATERMARKS, pack.WATERMARKS_HEADER, _watermark_rows(poll))
     shutil.copyfile(Path(pack.__file__), folder / pack.VERIFIER)
     key_id, public_key = _public_key()
     (folder / pack.PUBLIC_KEY).write_bytes(public_key)
     version = software_version()
-    manifest = _manifest(poll, folder, key_id, version)
+    manifest = _manifest(poll, folder, key_id, version, votes_per_phone)
     (folder / pack.MANIFEST).write_bytes(manifest)
     (folder / pack.SIGNATURE).write_bytes(_sign(manifest))
     total = next((int(row[2]) for row in totals if row[0] == pack.TOTAL_TABLE), 0)
-    return _Written(votes, total, version, pack.key_fingerprint(public_key))
+    voters = listed.voters if listed else None
+    return _Written(votes, total, version, pack.key_fingerprint(public_key), voters)
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: Iterator[tuple[object, ...]]) -> int:
@@ -243,10 +279,19 @@ def _pushed_config(poll: Poll) -> dict[str, Any]:
     }
 
 
+def _most_votes_per_phone(config: dict[str, Any]) -> int:
+    """The most votes a phone could give in the poll: the largest votes per phone of the
+    configuration versions the pack holds (_pushed_config), which the manifest states."""
+    documents = [config["document"], *(version["document"] for version in config["versions"])]
+    try:
+        return max(PollConfig.from_json(json.dumps(doc)).votes_per_phone for doc in documents)
+    except InvalidConfig as error:
+        raise AuditPackError(f"a configuration of the poll cannot be read: {error}") from None
+
+
 def _vote_rows(poll: Poll) -> Iterator[tuple[str, ...]]:
-    for page in tables.vote_pages(
-        poll.slug, poll.vote_key_count(), VOTE_ROW_ATTRIBUTES, AuditPackError
-    ):
+    projection = vote_projection(poll.votes_per_phone, keys.SORT_KEY, attributes.VOTE_MESSAGE_SID)
+    for page in tables.vote_pages(poll.slug, poll.vote_key_count(), projection, AuditPackError):
         for item in page:
             try:
                 vote_counters(item)
@@ -266,6 +311,60 @@ def _vote_rows(poll: Poll) -> Iterator[tuple[str, ...]]:
             )
 
 
+def _multi_vote_rows(
+    poll: Poll, votes_per_phone: int, listed: _Listed
+) -> Iterator[tuple[str | int, ...]]:
+    """votes.csv of a poll with several votes per phone (pack.MULTI_VOTES_HEADER): each voter's
+    total row (its votes, last message time, the digests of its messages), then a row per
+    counter it holds, counted into `listed`. Whole items, page by page: one item at a time in
+    memory."""
+    projection = vote_projection(votes_per_phone, keys.SORT_KEY)
+    for page in tables.vote_pages(poll.slug, poll.vote_key_count(), projection, AuditPackError):
+        for item in page:
+            try:
+                vote_counters(item)
+            except UncountableVote:
+                continue  # the tally does not count it either (lambdas.shared.counting)
+            voter_key = _string(item, keys.SORT_KEY)
+            held = _held_counters(item)
+            total = held[attributes.AGGREGATE_TOTAL]
+            listed.votes += total
+            listed.voters += 1
+            yield (
+                voter_key,
+                pack.TOTAL_TABLE,
+                "",
+                total,
+                _string(item, attributes.VOTE_RECEIVED_AT),
+                " ".join(sorted(_message_digests(item))),
+            )
+            for prefix, table in _TABLE_OF_PREFIX:
+                for name, votes in sorted(held.items()):
+                    if votes and name.startswith(prefix):
+                        yield (voter_key, table, name.removeprefix(prefix), votes, "", "")
+            # Every channel, SMS too: its votes are the voter's by no other channel.
+            as_totals = {name: {"N": str(votes)} for name, votes in held.items()}
+            for channel, votes in attributes.channels_from_aggregate(as_totals).items():
+                if votes:
+                    yield (voter_key, pack.CHANNEL_TABLE, channel.value, votes, "", "")
+
+
+def _held_counters(item: dict[str, Any]) -> dict[str, int]:
+    """Aggregate counter -> votes, of what a vote item holds: its counters (an item of several
+    votes), or its one vote's (an item of one vote, which a poll's allowance of more than one
+    never holds, but which a pack of such a poll would list as a voter of 1 vote)."""
+    if attributes.is_multi_vote(item):
+        return attributes.vote_item_counters(item)
+    return dict(ballot_counters(item))
+
+
+def _message_digests(item: dict[str, Any]) -> set[str]:
+    """The digests (lambdas.ingest.votes.sid_digest) of every message whose votes it holds."""
+    if attributes.is_multi_vote(item):
+        return set(item.get(attributes.VOTE_SID_DIGESTS, {}).get("SS", []))
+    return {sid_digest(_string(item, attributes.VOTE_MESSAGE_SID))}
+
+
 def _invalidation_rows(poll: Poll) -> Iterator[tuple[str, str, str, str]]:
     for entry in invalidation.log(poll):
         at = stored_time(entry.at)
@@ -273,13 +372,17 @@ def _invalidation_rows(poll: Poll) -> Iterator[tuple[str, str, str, str]]:
             yield (at, entry.action, voter_key, entry.reason)
 
 
-def _totals_rows(poll: Poll) -> Iterator[tuple[str, str, int, int]]:
+def _totals_rows(poll: Poll, *, several_votes: bool) -> Iterator[tuple[str, str, int, int]]:
+    """totals.csv's rows; with `several_votes` (a poll with several votes per phone) the
+    voided votes and the distinct voters too, which the verifier derives from the voters'
+    rows. A poll with one vote per phone lists neither (its voters are its votes, and the
+    verifier counts its voided rows itself)."""
     item = tables.read_poll_sums(poll.slug, poll.vote_key_count(), AuditPackError).item()
     removed = removed_counters(item)
     for name, votes in sorted(aggregate_counters(item).items()):
         if name.startswith(attributes.CHANNEL_PREFIX):
             continue  # in the channel table below, with SMS
-        if name == attributes.AGGREGATE_VOIDED:
+        if name == attributes.AGGREGATE_VOIDED and not several_votes:
             continue  # the verifier derives the voided votes from invalidations.csv
         table, key = _table_and_key(name)
         yield (table, key, votes, removed.get(name, 0))
@@ -296,7 +399,11 @@ def _totals_rows(poll: Poll) -> Iterator[tuple[str, str, int, int]]:
 def _table_and_key(counter: str) -> tuple[str, str]:
     if counter == attributes.AGGREGATE_TOTAL:
         return pack.TOTAL_TABLE, ""
-    for prefix, table in _TABLE_OF_PREFIX:
+    if counter == attributes.AGGREGATE_VOTERS:
+        return pack.VOTERS_TABLE, ""
+    if counter == attributes.AGGREGATE_VOIDED:
+        return pack.VOIDED_TABLE, ""
+    for prefix, table in _TOTALS_TABLE_OF_PREFIX:
         if counter.startswith(prefix):
             return table, counter.removeprefix(prefix)
     raise AuditPackError(f"the totals hold a counter of no known kind: {counter!r}")
@@ -322,7 +429,7 @@ def _watermark_rows(poll: Poll) -> Iterator[tuple[str, str, str]]:
         )
 
 
-def _manifest(poll: Poll, folder: Path, key_id: str, version: str) -> bytes:
+def _manifest(poll: Poll, folder: Path, key_id: str, version: str, votes_per_phone: int) -> bytes:
     files = {
         path.name: {"sha256": pack.file_sha256(path), "bytes": path.stat().st_size}
         for path in sorted(folder.iterdir())
@@ -333,6 +440,7 @@ def _manifest(poll: Poll, folder: Path, key_id: str, version: str) -> bytes:
             "poll": poll.slug,
             "created_at": stored_time(timezone.now()),
             "software_version": version,
+            pack.VOTES_PER_PHONE: votes_per_phone,
             "signing": {"key": key_id, "algorithm": pack.SIGNING_ALGORITHM},
             "files": files,
         }

@@ -21,6 +21,15 @@ over its vote keys, as exports do). Each message is then one `Finding`:
   number);
 - uncertain: not stored, and its fate cannot be told: never recovered (below).
 
+A poll with several votes per phone keeps one item per voter holding the digests of every
+message whose votes it added (attributes.VOTE_SID_DIGESTS), so a message is counted when its
+MessageSid's digest (lambdas.ingest.votes.sid_digest) is in one. A vote not stored is replayed
+against its phone's stored messages in Twilio's order: over_allowance when those before it left
+too few of the allowance for its votes (the ingest answered "limit reached" or "not enough
+left", and stored nothing), or its voter was voided (the ingest refuses such a phone); lost
+when they left room and its votes still fit beside the phone's stored votes (and the lost votes
+before it); superseded when they left room but the phone's later texts used it since.
+
 Each message is re-parsed with lambdas/shared/parsing.py against the number's polls as they
 stood when Twilio received it: each poll's latest version (ConfigPush, recorded by every push
 with the time it came into force) in force at its date_sent, the first version standing for
@@ -86,6 +95,11 @@ _STORED_ATTRIBUTES = (
     attributes.VOTE_MESSAGE_SID,
     attributes.VOTE_REPLACED_SID_DIGESTS,
     attributes.VOTE_EARLIER_SIDS,
+    # Of a poll with several votes per phone: the messages its voter's item holds, its votes,
+    # and whether it is voided.
+    attributes.VOTE_SID_DIGESTS,
+    attributes.VOTE_VOTES,
+    attributes.VOTE_VOIDED,
 )
 # Recovery writes what the ingest would have written: these outcomes stored the message.
 _STORED_RESULTS = frozenset({VoteResult.ACCEPTED.value, VoteResult.CHANGED.value})
@@ -116,6 +130,8 @@ class Finding(StrEnum):
     DUPLICATE = "duplicate"
     NOT_A_VOTE = "not_a_vote"
     UNCERTAIN = "uncertain"
+    # Of a poll with several votes per phone: a vote the phone's allowance had no room for.
+    OVER_ALLOWANCE = "over_allowance"
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,7 @@ class LostVote:
     sender: str  # masked (voters.mask_phone)
     date_sent: str  # stored_time
     category: str
+    votes: int = 1  # how many votes it gives its category (several votes per phone: "A 3")
 
 
 @dataclass(frozen=True)
@@ -177,6 +194,12 @@ def describe_reconciliation(summary: dict[str, Any]) -> str:
         f"{findings[Finding.DUPLICATE] + findings[Finding.SUPERSEDED]} repeats, "
         # Summaries kept before uncertain messages existed have none.
         f"{summary.get('uncertain', 0)} uncertain"
+        # Nor had those before several votes per phone any over the allowance.
+        + (
+            f", {findings[Finding.OVER_ALLOWANCE]} over the allowance"
+            if findings.get(Finding.OVER_ALLOWANCE)
+            else ""
+        )
     )
 
 
@@ -211,8 +234,15 @@ def reconcile(poll: Poll, *, recover: bool = False, now: datetime | None = None)
     current = {item[attributes.VOTE_MESSAGE_SID]["S"] for item in stored.values()}
     replaced = set().union(*(replaced_sid_digests(item) for item in stored.values()))
     lost: list[_Received] = []
-    findings = _findings(received, poll.slug, history, current, replaced)
-    for entry, (finding, why) in zip(received, findings, strict=True):
+    several = any(attributes.is_multi_vote(item) for item in stored.values())
+    if several or config.votes_per_phone > 1:
+        findings = _several_votes_findings(received, poll.slug, history, stored)
+    else:
+        findings = [
+            (finding, why, 1)
+            for finding, why in _findings(received, poll.slug, history, current, replaced)
+        ]
+    for entry, (finding, why, votes) in zip(received, findings, strict=True):
         result.findings[finding] += 1
         if finding == Finding.NOT_A_VOTE:
             result.not_votes[why] += 1
@@ -222,6 +252,7 @@ def reconcile(poll: Poll, *, recover: bool = False, now: datetime | None = None)
                 mask_phone(entry.message.sender),
                 stored_time(entry.date_sent),
                 why,
+                votes,
             )
             if finding == Finding.LOST:
                 lost.append(entry)
@@ -230,6 +261,8 @@ def reconcile(poll: Poll, *, recover: bool = False, now: datetime | None = None)
                 result.uncertain.append(found)
     listed = {entry.message.message_sid for entry in received}
     result.unknown_to_twilio = sorted(current - listed)
+    if several:
+        result.unknown_to_twilio = _unknown_digests(stored, listed)
     if recover:
         secret = _voter_hash_key()
         for entry in lost:
@@ -476,6 +509,67 @@ def _findings(
     return findings
 
 
+def _several_votes_findings(
+    received: list[_Received], poll_id: str, history: _History, stored: dict[str, dict[str, Any]]
+) -> list[tuple[Finding, str, int]]:
+    """What became of each message to a poll with several votes per phone, why (a non-vote's
+    reason, a vote's category) and how many votes it gave (the module docstring says how a
+    vote not stored is judged)."""
+    holder = {digest: voter_key for voter_key, item in stored.items() for digest in _digests(item)}
+    parsed = [_parse(entry, poll_id, history) for entry in received]
+    item_of: dict[str, dict[str, Any]] = {}  # phone -> its voter's item
+    for entry in received:
+        voter_key = holder.get(sid_digest(entry.message.message_sid))
+        if voter_key is not None:
+            item_of.setdefault(entry.message.sender, stored[voter_key])
+    given: Counter[str] = Counter()  # phone -> its stored messages' votes so far
+    recovering: Counter[str] = Counter()  # phone -> its lost messages' votes so far
+    findings: list[tuple[Finding, str, int]] = []
+    for entry, outcome in zip(received, parsed, strict=True):
+        phone = entry.message.sender
+        if sid_digest(entry.message.message_sid) in holder:
+            # Stored, so a vote (0 votes if it no longer parses as one: nothing to replay).
+            votes = outcome.count if isinstance(outcome, _Vote) else 0
+            given[phone] += votes
+            findings.append((Finding.COUNTED, "", votes))
+        elif isinstance(outcome, _NotAVote):
+            findings.append((Finding.NOT_A_VOTE, outcome.reason, 1))
+        elif isinstance(outcome, _Uncertain):
+            findings.append((Finding.UNCERTAIN, outcome.reason, 1))
+        else:
+            item = item_of.get(phone, {})
+            held = attributes.vote_item_counters(item).get(attributes.AGGREGATE_TOTAL, 0)
+            room = outcome.limit - held - recovering[phone]
+            if attributes.VOTE_VOIDED in item or given[phone] + outcome.count > outcome.limit:
+                finding = Finding.OVER_ALLOWANCE
+            elif outcome.count <= room:
+                finding = Finding.LOST
+                recovering[phone] += outcome.count
+            else:
+                finding = Finding.SUPERSEDED
+            findings.append((finding, outcome.code, outcome.count))
+    return findings
+
+
+def _digests(item: dict[str, Any]) -> list[str]:
+    """The digests of the messages whose votes a voter's item holds (several votes per phone)."""
+    digests: list[str] = item.get(attributes.VOTE_SID_DIGESTS, {}).get("SS", [])
+    return digests
+
+
+def _unknown_digests(stored: dict[str, dict[str, Any]], listed: set[str]) -> list[str]:
+    """The messages the voters' items hold that Twilio did not list (several votes per phone):
+    each item's last MessageSid where it is one of them, else its digest."""
+    known = {sid_digest(sid) for sid in listed}
+    unknown = []
+    for item in stored.values():
+        last = item[attributes.VOTE_MESSAGE_SID]["S"]
+        for digest in _digests(item):
+            if digest not in known:
+                unknown.append(last if digest == sid_digest(last) else f"sid digest {digest}")
+    return sorted(unknown)
+
+
 @dataclass(frozen=True)
 class _NotAVote:
     reason: str
@@ -490,6 +584,8 @@ class _Uncertain:
 class _Vote:
     code: str
     allow_change: bool  # whether its poll took a change of vote then
+    count: int = 1  # how many votes it gives the category
+    limit: int = 1  # its poll's votes per phone then
 
 
 def _parse(entry: _Received, poll_id: str, history: _History) -> _Vote | _NotAVote | _Uncertain:
@@ -506,7 +602,8 @@ def _parse(entry: _Received, poll_id: str, history: _History) -> _Vote | _NotAVo
     for change in history.changes_before(entry.date_sent):
         before = history.polls_at(change - _JUST_BEFORE)
         earlier = None if before is None else _judge(entry, poll_id, before)
-        if not isinstance(earlier, _Vote) or earlier.code != judged.code:
+        gave = (earlier.code, earlier.count) if isinstance(earlier, _Vote) else None
+        if gave != (judged.code, judged.count):
             return _Uncertain("sent as its poll changed")
     return judged
 
@@ -517,7 +614,8 @@ def _judge(entry: _Received, poll_id: str, polls: list[PollConfig]) -> _Vote | _
     if judged.poll is not None and judged.poll.poll_id != poll_id:
         return _NotAVote("another poll")
     if judged.outcome == recording.VOTE and judged.poll is not None:
-        return _Vote(judged.code, judged.poll.allow_vote_change)
+        poll = judged.poll
+        return _Vote(judged.code, poll.allow_vote_change, judged.count, poll.votes_per_phone)
     if judged.outcome == recording.CLOSED:
         closed = judged.detail["state"] == VotingState.CLOSED.value
         return _NotAVote("closed" if closed else "not open")

@@ -31,9 +31,10 @@ class Command(BaseCommand):
             packed = audit_pack.write_audit_pack(poll, output)
         except audit_pack.AuditPackError as error:
             raise CommandError(f"the audit pack of {slug!r} was not written: {error}") from None
+        voters = f" of {packed.voters} voters" if packed.voters is not None else ""
         self.stdout.write(
-            f"Wrote the audit pack of {slug!r} to {packed.directory}: {packed.votes} votes, "
-            f"total {packed.total}, software {packed.software_version}.\n"
+            f"Wrote the audit pack of {slug!r} to {packed.directory}: {packed.votes} votes"
+            f"{voters}, total {packed.total}, software {packed.software_version}.\n"
             f"Signed by the key with SHA-256 fingerprint {packed.key_fingerprint}.\n"
             f"Verify it with: cd {packed.directory} && python -I {pack.VERIFIER} ."
         )

@@ -17,7 +17,8 @@ class Command(BaseCommand):
     help = (
         "List the messages Twilio received for the poll SLUG since it opened and compare "
         "their MessageSids with the votes table: counted, lost (received, not stored), stored "
-        "but unknown to Twilio, not votes, and uncertain (not stored; the poll's settings when "
+        "but unknown to Twilio, not votes, over the allowance (several votes per phone: the "
+        "phone had no room left for them), and uncertain (not stored; the poll's settings when "
         "it was sent are not known for sure: check by hand). --recover stores each lost vote "
         "through the ingest's own path. Exits 1 while votes are lost or unknown to Twilio."
     )
@@ -44,6 +45,8 @@ class Command(BaseCommand):
         write(f"  lost (received, not stored) {findings[Finding.LOST]}")
         write(f"  superseded by a later vote  {findings[Finding.SUPERSEDED]}")
         write(f"  already voted               {findings[Finding.DUPLICATE]}")
+        if poll.votes_per_phone > 1 or findings[Finding.OVER_ALLOWANCE]:
+            write(f"  over the allowance          {findings[Finding.OVER_ALLOWANCE]}")
         reasons = ", ".join(f"{why} {n}" for why, n in sorted(result.not_votes.items()))
         write(
             f"  not votes                   {findings[Finding.NOT_A_VOTE]}"
@@ -59,7 +62,11 @@ class Command(BaseCommand):
             write(f"  {sid}")
         if not recover:
             for vote in result.lost[:LISTED]:
-                write(f"  lost {vote.message_sid} {vote.sender} {vote.date_sent} {vote.category}")
+                votes = f" {vote.votes}" if vote.votes > 1 else ""
+                write(
+                    f"  lost {vote.message_sid} {vote.sender} {vote.date_sent} {vote.category}"
+                    f"{votes}"
+                )
             if len(result.lost) > LISTED:
                 write(f"  … and {len(result.lost) - LISTED} more")
         else:
