@@ -89,6 +89,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.dashboard
 	$(PY) -m bench.end_to_end
 	$(PY) -m bench.scale
+	$(PY) -m bench.votes_per_phone
 	$(PY) -m bench.cost_model
 
 ## Lint: ruff, the format check, mypy (pyproject.toml: strict on lambdas/), that the models

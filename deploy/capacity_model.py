@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -194,17 +195,25 @@ def load(name: str) -> dict[str, Any]:
     return result
 
 
-def item_size(item: dict[str, dict[str, str]]) -> int:
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
     """An item's size as DynamoDB counts it for capacity: names plus values, numbers at about
-    one byte per two significant digits plus one."""
+    one byte per two significant digits plus one, a set the sum of its members."""
     size = 0
     for name, value in item.items():
         size += len(name.encode())
         if "S" in value:
             size += len(value["S"].encode())
         elif "N" in value:
-            size += math.ceil(len(value["N"].lstrip("-").strip("0") or "0") / 2) + 1
+            size += _number_size(value["N"])
+        elif "SS" in value:
+            size += sum(len(member.encode()) for member in value["SS"])
+        elif "NS" in value:
+            size += sum(map(_number_size, value["NS"]))
     return size
+
+
+def _number_size(number: str) -> int:
+    return math.ceil(len(number.lstrip("-").strip("0") or "0") / 2) + 1
 
 
 def measured() -> dict[str, Any]:

@@ -12,22 +12,33 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loadgen.outcomes import Outcome, Verdict
 
 
 @dataclass(frozen=True)
 class Counts:
-    """A poll's category counts (code -> votes) and total, as read from its aggregate."""
+    """A poll's category counts (code -> votes) and total, as read from its aggregate, and of
+    a poll with several votes per phone its distinct voters, overall and per category
+    (attributes.voters_from_aggregate: 0 and {} with one vote per phone)."""
 
     categories: dict[str, int]
     total: int
+    voters: int = 0
+    category_voters: dict[str, int] = field(default_factory=dict)
 
     def matches(self, other: Counts) -> bool:
-        nonzero = {code: n for code, n in self.categories.items() if n}
-        other_nonzero = {code: n for code, n in other.categories.items() if n}
-        return self.total == other.total and nonzero == other_nonzero
+        return (
+            self.total == other.total
+            and self.voters == other.voters
+            and _nonzero(self.categories) == _nonzero(other.categories)
+            and _nonzero(self.category_voters) == _nonzero(other.category_voters)
+        )
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {code: n for code, n in counts.items() if n}
 
 
 class Ledger:
@@ -85,4 +96,9 @@ class Ledger:
             counts.update(self._held.values())
             counts.subtract(self._before.values())
             added = len(self._held) - len(self._before)
-        return Counts(dict(counts), self.baseline.total + added)
+        return Counts(
+            dict(counts),
+            self.baseline.total + added,
+            self.baseline.voters,
+            self.baseline.category_voters,
+        )

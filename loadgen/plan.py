@@ -7,16 +7,26 @@ an "already voted" where it does not); `whatsapp_share` of the messages go on Wh
 rest by SMS (a phone may use both, with one vote). The category itself is chosen when the
 message is sent, from the voter's state at that moment (`category_for`), because with many
 messages in flight only then is it known what the voter holds.
+
+For a poll with several votes per phone (`votes_per_phone` > 1) a repeat is a further vote of
+the phone (of the same category or, for `change_share` of them, another: a split), and the
+plan adds what such a poll must cope with: `COUNT_SHARE` of the texts name a count of votes
+("A 3" or "3 A"), `OVER_LIMIT_SHARE` of those more votes than the allowance, and
+`RETRY_SHARE` of the repeats are Twilio's retry of the phone's text before (the same
+MessageSid). Repeat phones run out of votes on their own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
+from lambdas.shared import parsing
 from lambdas.shared.channels import Channel
+from lambdas.shared.config_doc import MAX_VOTES_PER_PHONE, PollConfig
 
 
 class Intent(StrEnum):
@@ -35,6 +45,13 @@ class Message:
     intent: Intent
     draw: float  # uniform in [0, 1): picks the category from the mix, reproducibly
     channel: Channel = Channel.SMS
+    # Of a poll with several votes per phone: the votes the text names (0: none, the choice
+    # alone, one vote), written before the choice ("3 A") rather than after it ("A 3"), and
+    # whether the text is Twilio's retry of the voter's text before (its body, its MessageSid
+    # and its channel; the fields above then do not apply).
+    count: int = 0
+    count_first: bool = False
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,16 @@ class PlanSpec:
     change_share: float
     seed: int | None = None
     whatsapp_share: float = 0.0  # of the messages, sent on WhatsApp
+    votes_per_phone: int = 1  # the poll's: more than 1 adds counts and retries
+
+
+# Of a plan for a poll with several votes per phone: the share of texts naming a count, of
+# those the share naming more votes than the allowance (refused, "bad count"), the share of
+# them with the count first, and the share of repeats that are Twilio's retry of a text.
+COUNT_SHARE = 0.6
+OVER_LIMIT_SHARE = 0.1
+COUNT_FIRST_SHARE = 0.5
+RETRY_SHARE = 0.15
 
 
 # Origins Twilio reports for the simulated phones (FromCountry, FromState), so the region
@@ -75,6 +102,8 @@ def validate(spec: PlanSpec) -> None:
         raise BadPlan("the share of vote changes must be between 0 and 1")
     if not 0 <= spec.whatsapp_share <= 1:
         raise BadPlan("the share of WhatsApp messages must be between 0 and 1")
+    if not 1 <= spec.votes_per_phone <= MAX_VOTES_PER_PHONE:
+        raise BadPlan(f"the votes per phone must be between 1 and {MAX_VOTES_PER_PHONE}")
 
 
 def build_plan(spec: PlanSpec) -> list[Message]:
@@ -89,13 +118,31 @@ def build_plan(spec: PlanSpec) -> list[Message]:
         # Every voter must appear before the plan ends; otherwise new voters and repeats mix
         # in proportion to what is left of each.
         if introduced == 0 or rng.random() < new_voters_left / remaining:
-            messages.append(Message(introduced, Intent.FIRST, rng.random(), _channel(spec, rng)))
+            message = Message(introduced, Intent.FIRST, rng.random(), _channel(spec, rng))
+            messages.append(_with_count(spec, message, rng))
             introduced += 1
             continue
         intent = Intent.CHANGE if rng.random() < spec.change_share else Intent.REPEAT
         voter = rng.randrange(introduced)
-        messages.append(Message(voter, intent, rng.random(), _channel(spec, rng)))
+        message = Message(voter, intent, rng.random(), _channel(spec, rng))
+        if spec.votes_per_phone > 1 and rng.random() < RETRY_SHARE:
+            message = Message(voter, Intent.REPEAT, 0.0, retry=True)
+        messages.append(_with_count(spec, message, rng))
     return messages
+
+
+def _with_count(spec: PlanSpec, message: Message, rng: random.Random) -> Message:
+    """The message with a count of votes, for `COUNT_SHARE` of a multi-vote poll's texts: up
+    to half the allowance (so repeat phones soon run out), or above it. No draw for a poll
+    with one vote per phone, so a seed gives the plans it gave before counts."""
+    if spec.votes_per_phone == 1 or message.retry or rng.random() >= COUNT_SHARE:
+        return message
+    limit = spec.votes_per_phone
+    if rng.random() < OVER_LIMIT_SHARE:
+        count = limit + rng.randint(1, 3)
+    else:
+        count = rng.randint(1, (limit + 1) // 2)
+    return dataclasses.replace(message, count=count, count_first=rng.random() < COUNT_FIRST_SHARE)
 
 
 def _channel(spec: PlanSpec, rng: random.Random) -> Channel:
@@ -103,6 +150,20 @@ def _channel(spec: PlanSpec, rng: random.Random) -> Channel:
     if spec.whatsapp_share and rng.random() < spec.whatsapp_share:
         return Channel.WHATSAPP
     return Channel.SMS
+
+
+def text_body(poll: PollConfig, code: str, message: Message) -> str:
+    """What the voter texts: the poll's keyword, the choice and the message's count after it
+    ("A 3") or before it ("3 A"); after it where the poll's parser would not read the count
+    first as meant (a count that is also a choice: "2 3" is 3 votes for 2)."""
+    keyword = f"{poll.keyword.upper()} " if poll.keyword else ""
+    if not message.count:
+        return keyword + code
+    if message.count_first:
+        body = f"{keyword}{message.count} {code}"
+        if parsing.parse_message(poll, body) == parsing.Vote(code, message.count):
+            return body
+    return f"{keyword}{code} {message.count}"
 
 
 def run_tag() -> str:

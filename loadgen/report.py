@@ -10,6 +10,14 @@ from loadgen.outcomes import Outcome
 from loadgen.runner import LoadResult
 
 _OUTCOME_ORDER = (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.CHANGED, Outcome.REJECTED)
+# Of a poll with several votes per phone.
+_ALLOWANCE_OUTCOME_ORDER = (
+    Outcome.ACCEPTED,
+    Outcome.REPLAYED,
+    Outcome.LIMIT_REACHED,
+    Outcome.NOT_ENOUGH_LEFT,
+    Outcome.REJECTED,
+)
 
 
 def _ms(seconds: float | None) -> str:
@@ -45,11 +53,20 @@ def verdict_line(result: LoadResult) -> str:
     ]
     if expected.total != observed.total:
         differences.append(f"total expected {expected.total:,}, counted {observed.total:,}")
+    differences += [
+        f"voters of {code} expected {expected.category_voters.get(code, 0):,}, counted "
+        f"{observed.category_voters.get(code, 0):,}"
+        for code in sorted({*expected.category_voters, *observed.category_voters})
+        if expected.category_voters.get(code, 0) != observed.category_voters.get(code, 0)
+    ]
+    if expected.voters != observed.voters:
+        differences.append(f"voters expected {expected.voters:,}, counted {observed.voters:,}")
     return "NOT EXACT after the wait: " + "; ".join(differences) + "."
 
 
 def format_report(result: LoadResult, labels: dict[str, str]) -> str:
     outcomes = result.outcomes
+    order = _ALLOWANCE_OUTCOME_ORDER if result.votes_per_phone > 1 else _OUTCOME_ORDER
     lines = [
         f"Sent {result.completed:,} of {result.planned:,} texts from {result.voters:,} phones "
         f"to {result.url} (poll {result.poll_id}),",
@@ -57,7 +74,7 @@ def format_report(result: LoadResult, labels: dict[str, str]) -> str:
         f"(target {'unlimited' if not result.target_rate else f'{result.target_rate:g}/s'}, "
         f"{result.concurrency} at a time)",
         "Replies          "
-        + " · ".join(f"{o.value} {outcomes.get(o.value, 0):,}" for o in _OUTCOME_ORDER)
+        + " · ".join(f"{o.value} {outcomes.get(o.value, 0):,}" for o in order)
         + f" · errors {outcomes.get(Outcome.ERROR.value, 0):,}",
     ]
     if result.reasons:
@@ -129,6 +146,24 @@ def _counts_table(result: LoadResult, labels: dict[str, str]) -> list[str]:
     rows.append(
         row("total", result.baseline.total, expected.total if expected else None, observed.total)
     )
+    if result.votes_per_phone > 1:  # the distinct voters, per category and overall
+        for code in codes:
+            rows.append(
+                row(
+                    f"voters of {code}",
+                    result.baseline.category_voters.get(code, 0),
+                    expected.category_voters.get(code, 0) if expected else None,
+                    observed.category_voters.get(code, 0),
+                )
+            )
+        rows.append(
+            row(
+                "voters",
+                result.baseline.voters,
+                expected.voters if expected else None,
+                observed.voters,
+            )
+        )
     return rows
 
 

@@ -8,6 +8,7 @@ thread, so a reader may use thread-bound resources (the portal's database connec
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import random
 import threading
@@ -20,10 +21,12 @@ from datetime import UTC, datetime
 from deploy.local.twilio_api import StandInClient, StandInRefused
 from lambdas.shared.channels import Channel
 from lambdas.shared.config_doc import PollConfig
+from loadgen.allowance import AllowanceLedger
 from loadgen.latency import Observation, summary, vote_to_total
 from loadgen.ledger import Counts, Ledger
 from loadgen.outcomes import Outcome, ReplyClassifier, Verdict
 from loadgen.plan import (
+    BadPlan,
     CategoryMix,
     Message,
     PlanSpec,
@@ -32,6 +35,7 @@ from loadgen.plan import (
     origin,
     phone_number,
     run_tag,
+    text_body,
 )
 from loadgen.schedule import Job, Schedule, sleep_until
 from loadgen.twilio_webhook import Response, SignedWebhook, twilio_params
@@ -42,6 +46,9 @@ ABORT_AFTER = 20
 # Totals that have not changed for this long after the last reply will not change any more.
 SETTLED_SECONDS = 2.0
 _VOTE_OUTCOMES = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.CHANGED})
+# Of a poll with several votes per phone, a reply other than the predicted one is unexpected
+# unless the webhook answered no reply at all.
+_NO_REPLY_DETAILS = ("HTTP ", "not a TwiML reply")
 
 
 class ReadFailed(Exception):
@@ -100,6 +107,7 @@ class LoadResult:
     outcomes: dict[str, int]
     reasons: dict[str, int]  # "HTTP 503", "reply closed", "timed out", ...
     unexpected_replies: int  # replies other than the ledger predicted
+    votes_per_phone: int  # the poll's: with more than 1, voters are counted too
     request_latency: dict[str, float]  # seconds
     baseline: Counts
     expected: Counts | None
@@ -151,7 +159,13 @@ class _Tracker:
     dropped: list[tuple[int, Verdict, float]] = field(default_factory=list)
 
     def add(
-        self, voter: int, verdict: Verdict, predicted: Verdict, sent_at: float, replied_at: float
+        self,
+        voter: int,
+        verdict: Verdict,
+        predicted: Verdict,
+        sent_at: float,
+        replied_at: float,
+        several_votes: bool,
     ) -> None:
         with self.lock:
             self.completed += 1
@@ -159,7 +173,13 @@ class _Tracker:
             self.outcomes[verdict.outcome.value] += 1
             if verdict.detail:
                 self.reasons[verdict.detail] += 1
-            self.unexpected += verdict != predicted and verdict.outcome in _VOTE_OUTCOMES
+            if several_votes:
+                self.unexpected += verdict != predicted and not (
+                    verdict.outcome in (Outcome.ERROR, Outcome.DROPPED)
+                    or verdict.detail.startswith(_NO_REPLY_DETAILS)
+                )
+            else:
+                self.unexpected += verdict != predicted and verdict.outcome in _VOTE_OUTCOMES
             if verdict.outcome is Outcome.DROPPED:
                 self.dropped.append((voter, predicted, sent_at))
             self.latencies.append(replied_at - sent_at)
@@ -173,10 +193,17 @@ def run_load(
     read_counts: ReadCounts,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> LoadResult:
-    """Send the plan, then watch the totals; raises BadPlan, BadWebhookUrl, ReadFailed or
-    LoadAborted for runs that cannot start or make no sense to continue."""
+    """Send the plan, then watch the totals; raises BadPlan (also for a plan of other votes per
+    phone than the poll's), BadWebhookUrl, ReadFailed or LoadAborted for runs that cannot start
+    or make no sense to continue."""
     codes = [category.code for category in poll.categories]
     mix = CategoryMix.parse(options.mix, codes)
+    if options.plan.votes_per_phone != poll.votes_per_phone:
+        raise BadPlan(
+            f"poll {poll.poll_id!r} gives each phone {poll.votes_per_phone} votes, not "
+            f"{options.plan.votes_per_phone}: plan for {poll.votes_per_phone} (or change the "
+            "poll's votes per phone and push it)"
+        )
     plan = build_plan(options.plan)
     webhook = SignedWebhook(
         options.url,
@@ -185,7 +212,12 @@ def run_load(
         timeout=options.timeout,
     )
     baseline = read_counts()
+    several_votes = poll.votes_per_phone > 1
     ledger = Ledger(baseline, poll.allow_vote_change)
+    allowance = AllowanceLedger(baseline, poll.votes_per_phone)
+    # Of a poll with several votes per phone: voter -> its last text (body, category, votes,
+    # MessageSid), which a retry sends again.
+    last_texts: dict[int, _Text] = {}
     classifier = ReplyClassifier(poll)
     tracker = _Tracker()
     tag = run_tag()
@@ -194,38 +226,54 @@ def run_load(
     dropping = _texts_to_drop(plan, options)
 
     def send(job: Job) -> None:
-        voter = job.message.voter
-        code = category_for(job.message, ledger.held(voter), mix)
-        predicted = ledger.predict(voter, code)
+        message = job.message
+        voter = message.voter
+        retried = last_texts.get(voter) if message.retry else None
+        if retried is not None:
+            text = retried
+        else:
+            held = allowance.held(voter) if several_votes else ledger.held(voter)
+            code = category_for(message, held, mix)
+            text = _Text(text_body(poll, code, message), code, message.count or 1, message.channel)
         country, state = origin(voter)
-        body = f"{poll.keyword.upper()} {code}" if poll.keyword else code
         params = twilio_params(
-            body,
+            text.body,
             phone_number(tag, voter),
             poll.number,
-            None,
+            text.message_sid,
             country,
             state,
-            channel=job.message.channel,
+            channel=text.channel,
         )
+        sid = params["MessageSid"]
+        if several_votes:
+            predicted = allowance.predict(voter, text.code, text.count, sid)
+        else:
+            predicted = ledger.predict(voter, text.code)
         sleep_until(job.due)
         sent_at = time.perf_counter()
         try:
-            if options.twilio is not None and job.message.channel is Channel.SMS:
-                answer = _through_twilio(options.twilio, params, job.index not in dropping)
+            # Twilio's retry of a text is its webhook again, not another text.
+            if options.twilio is not None and text.channel is Channel.SMS and retried is None:
+                answer, sid = _through_twilio(options.twilio, params, job.index not in dropping)
             else:
                 answer = webhook.post(params)
         except (OSError, http.client.HTTPException, StandInRefused) as error:
             verdict = Verdict(Outcome.ERROR, detail=_describe(error))
         else:
-            verdict = (
-                answer
-                if isinstance(answer, Verdict)
-                else classifier.classify(answer.status, answer.body, code, predicted)
-            )
+            if isinstance(answer, Verdict):
+                verdict = answer
+            elif several_votes:
+                verdict = classifier.classify_allowance(answer.status, answer.body, predicted)
+            else:
+                verdict = classifier.classify(answer.status, answer.body, text.code, predicted)
         replied_at = time.perf_counter()
-        ledger.record(voter, verdict, sent_at)
-        tracker.add(voter, verdict, predicted, sent_at, replied_at)
+        if several_votes:
+            last_texts[voter] = dataclasses.replace(text, message_sid=sid)
+            allowance.record(voter, verdict, sent_at, sid)
+        else:
+            ledger.record(voter, verdict, sent_at)
+        tracker.add(voter, verdict, predicted, sent_at, replied_at, several_votes)
 
     def sender() -> None:
         while (job := schedule.next()) is not None:
@@ -265,9 +313,13 @@ def run_load(
         raise tracker.failure
     _check_abort(tracker, tracker.completed, schedule)
 
-    expected = ledger.expected()
+    expected = allowance.expected() if several_votes else ledger.expected()
     for voter, predicted, sent_at in tracker.dropped:  # as if each had been delivered
-        ledger.record(voter, predicted, sent_at)
+        if several_votes:
+            allowance.record(voter, predicted, sent_at, last_texts[voter].message_sid or "")
+        else:
+            ledger.record(voter, predicted, sent_at)
+    recovered = allowance.expected() if several_votes else ledger.expected()
     converge_seconds = watch.until_converged(
         expected,
         deadline=tracker.last_reply + options.wait,
@@ -275,7 +327,7 @@ def run_load(
         since=tracker.last_reply,
         on_sample=lambda: report_progress(counting=True),
     )
-    sent_times = ledger.new_vote_times
+    sent_times = allowance.new_vote_times if several_votes else ledger.new_vote_times
     return LoadResult(
         url=options.url,
         poll_id=poll.poll_id,
@@ -289,6 +341,7 @@ def run_load(
         outcomes=dict(tracker.outcomes),
         reasons=dict(tracker.reasons),
         unexpected_replies=tracker.unexpected,
+        votes_per_phone=poll.votes_per_phone,
         request_latency=summary(tracker.latencies),
         baseline=baseline,
         expected=expected,
@@ -301,8 +354,20 @@ def run_load(
         read_failures=watch.failures,
         last_read_error=watch.last_error,
         dropped_webhooks=len(tracker.dropped),
-        expected_when_recovered=ledger.expected() if tracker.dropped else expected,
+        expected_when_recovered=recovered if tracker.dropped else expected,
     )
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A text a voter sends: its body, the category and votes it asks for, its channel and,
+    once sent (or for a retry), its MessageSid (None: a new one)."""
+
+    body: str
+    code: str
+    count: int
+    channel: Channel
+    message_sid: str | None = None
 
 
 def _texts_to_drop(plan: list[Message], options: LoadOptions) -> frozenset[int]:
@@ -316,15 +381,16 @@ def _texts_to_drop(plan: list[Message], options: LoadOptions) -> frozenset[int]:
     return frozenset(
         index
         for index in sorted(last_texts.values())
-        if plan[index].channel is Channel.SMS and draws.random() < chance
+        if plan[index].channel is Channel.SMS and not plan[index].retry and draws.random() < chance
     )
 
 
 def _through_twilio(
     twilio: StandInClient, params: dict[str, str], send_webhook: bool
-) -> Response | Verdict:
+) -> tuple[Response | Verdict, str]:
     """The text through the Twilio stand-in: the webhook's answer, or the verdict on a text
-    that got none (dropped on purpose, or the webhook unreachable)."""
+    that got none (dropped on purpose, or the webhook unreachable), and the MessageSid the
+    stand-in gave it."""
     delivery = twilio.text(
         params["From"],
         params["To"],
@@ -334,10 +400,11 @@ def _through_twilio(
         send_webhook=send_webhook,
     )
     if delivery.status is not None:
-        return Response(delivery.status, delivery.body)
+        return Response(delivery.status, delivery.body), delivery.message_sid
     if not send_webhook:
-        return Verdict(Outcome.DROPPED)
-    return Verdict(Outcome.ERROR, detail=delivery.error.partition(":")[0] or "no answer")
+        return Verdict(Outcome.DROPPED), delivery.message_sid
+    error = delivery.error.partition(":")[0] or "no answer"
+    return Verdict(Outcome.ERROR, detail=error), delivery.message_sid
 
 
 class _Watch:

@@ -201,3 +201,14 @@ def test_the_model_reads_as_often_as_the_page_does():
     (refresh_ms,) = re.findall(r"const OPEN_REFRESH_MS = (\d+);", source)
 
     assert 1000 / int(refresh_ms) == model.VIEWER_READS_PER_SECOND
+
+
+def test_an_items_size_counts_its_names_strings_numbers_and_every_member_of_its_sets():
+    item = {
+        "sids": {"SS": ["0123456789abcdef", "fedcba9876543210"]},  # 4 + 2 x 16
+        "c:total": {"N": "100"},  # 7 + 2 (one significant digit: 1 + 1)
+        "poll": {"S": "talent"},  # 4 + 6
+        "n": {"NS": ["12", "3"]},  # 1 + 2 + 2
+    }
+
+    assert model.item_size(item) == 36 + 9 + 10 + 5

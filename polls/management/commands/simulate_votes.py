@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -108,6 +109,15 @@ class Command(BaseCommand):
             help="share of texts the Twilio stand-in logs but never delivers, for "
             "`manage.py reconcile --recover` to find (default %(default)s)",
         )
+        parser.add_argument(
+            "--votes-per-phone",
+            type=int,
+            help="the poll's votes per phone as pushed (default: what was pushed; a different "
+            "number is refused). With more than 1 a repeat text is a further vote (of another "
+            "category for --change-share of them), texts name counts ('A 3', '3 A'), some more "
+            "than the phone has left or than it has at all, some are Twilio's retry of the "
+            "text before, and every reply and the distinct voters are checked too",
+        )
         parser.add_argument("--seed", type=int, help="make the plan reproducible")
         parser.add_argument("--json", type=Path, help="also write the result as JSON here")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -122,7 +132,14 @@ class Command(BaseCommand):
         load = LoadOptions(
             url=options["url"],
             auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN,
-            plan=PlanSpec(total, voters, options["change_share"], options["seed"], whatsapp_share),
+            plan=PlanSpec(
+                total,
+                voters,
+                options["change_share"],
+                options["seed"],
+                whatsapp_share,
+                1 if options["votes_per_phone"] is None else options["votes_per_phone"],
+            ),
             mix=options["mix"],
             rate=options["rate"],
             concurrency=options["concurrency"],
@@ -139,6 +156,10 @@ class Command(BaseCommand):
                 f"poll {slug!r} is not taking votes ({state.value}); open it and push it first"
             )
         _check_channels(config, whatsapp_share)
+        if options["votes_per_phone"] is None:
+            load = dataclasses.replace(
+                load, plan=dataclasses.replace(load.plan, votes_per_phone=config.votes_per_phone)
+            )
         progress = ProgressBar(self._write_progress, terminal=self.stderr.isatty())
         try:
             result = run_load(
@@ -252,7 +273,12 @@ def _read_counts(poll: Poll) -> Counts:
         results = read_results(poll)
     except ResultsError as error:
         raise ReadFailed(str(error)) from None
-    return Counts({row.code: row.votes for row in results.rows}, results.total)
+    return Counts(
+        {row.code: row.votes for row in results.rows},
+        results.total,
+        results.voters or 0,
+        results.category_voters,
+    )
 
 
 def _hint(reason: str) -> str:
