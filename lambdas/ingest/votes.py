@@ -229,7 +229,7 @@ def add_votes(dynamodb: Any, table: str, ballot: Ballot, count: int, limit: int)
     except dynamodb.exceptions.ConditionalCheckFailedException as error:
         stored = error.response.get("Item", {})
     given = attributes.given_from_vote_item(stored)
-    if digest in stored.get(attributes.VOTE_SID_DIGESTS, {}).get("SS", []):
+    if digest in attributes.held_sid_digests(stored):
         return Recorded(VoteResult.REPLAYED, ballot.category, given)
     if attributes.VOTE_CATEGORY in stored:
         # Stored with one vote per phone: that vote stands.

@@ -196,6 +196,11 @@ def is_multi_vote(vote_item: Mapping[str, Any]) -> bool:
     return VOTE_VOTES in vote_item
 
 
+def held_sid_digests(vote_item: Mapping[str, Any]) -> set[str]:
+    """The digests of the MessageSids whose votes a vote item of several votes holds."""
+    return set(vote_item.get(VOTE_SID_DIGESTS, {}).get("SS", []))
+
+
 def given_from_vote_item(vote_item: Mapping[str, Any]) -> dict[str, int]:
     """Category code -> votes the phone gave it, of a vote item holding several votes."""
     return {

@@ -80,6 +80,9 @@ MULTI_VOTES_HEADER = ("voter_key", "table", "key", "votes", "received_at", "mess
 # every configuration version config.json holds); 1 when absent.
 VOTES_PER_PHONE = "votes_per_phone"
 MESSAGE_DIGEST_HEX = re.compile(r"[0-9a-f]{16}")
+# A voter key: 32 lowercase hex digits (lambdas/shared/voters.py's VOTER_KEY_HEX_CHARS), so
+# that one voter has one spelling and "listed twice" cannot be dodged by changing its case.
+VOTER_KEY_HEX = re.compile(r"[0-9a-f]{32}")
 # One row per void or unvoid, oldest first: a vote counts unless its voter key's last row is
 # a void.
 INVALIDATIONS_HEADER = ("at", "action", "voter_key", "reason")
@@ -372,8 +375,11 @@ def _derived_totals(directory: Path, voided: set[str]) -> tuple[Counter[tuple[st
     for line, (voter_key, category, region, received_at, sid_hash, channel) in _rows(
         directory / VOTES, VOTES_HEADER
     ):
-        if not voter_key or not category or not channel:
-            raise ValueError(f"line {line}: a vote needs a voter key, a category and a channel")
+        if not VOTER_KEY_HEX.fullmatch(voter_key) or not category or not channel:
+            raise ValueError(
+                f"line {line}: a vote needs a voter key (32 lowercase hex digits), a category "
+                "and a channel"
+            )
         if not SHA256_HEX.fullmatch(sid_hash):
             raise ValueError(f"line {line}: {sid_hash!r} is not a SHA-256")
         if _seen_before(voter_key, voters_seen):
@@ -424,8 +430,11 @@ def _derived_multi_totals(
     for line, (voter_key, table, key, votes, received_at, digests) in _rows(
         directory / VOTES, MULTI_VOTES_HEADER
     ):
-        if not voter_key or not votes.isdigit() or int(votes) < 1:
-            raise ValueError(f"line {line}: a row needs a voter key and at least 1 vote")
+        if not VOTER_KEY_HEX.fullmatch(voter_key) or not votes.isdigit() or int(votes) < 1:
+            raise ValueError(
+                f"line {line}: a row needs a voter key (32 lowercase hex digits) and at least "
+                "1 vote"
+            )
         if table == TOTAL_TABLE:
             if voter is not None:
                 skipped += _count_voter(voter, voided, votes_per_phone, derived)
@@ -551,6 +560,36 @@ def _unbalanced_tables(stored: dict[tuple[str, str], tuple[int, int]]) -> list[s
     return problems
 
 
+def _impossible_voters(
+    stored: dict[tuple[str, str], tuple[int, int]], votes_per_phone: int
+) -> list[str]:
+    """The voter counters of totals.csv no votes could give, counted and removed by retention
+    alike: more voters than votes (in all, or of a category), more voters of a category than
+    voters in all, more votes than the voters' allowance."""
+    problems = []
+    for column, name in ((0, "votes"), (1, "removed by retention")):
+
+        def of(table: str, key: str, column: int = column) -> int:
+            return stored.get((table, key), (0, 0))[column]
+
+        voters, votes = of(VOTERS_TABLE, ""), of(TOTAL_TABLE, "")
+        if voters > votes or votes > voters * votes_per_phone:
+            problems.append(
+                f"{TOTALS}: {voters} voters ({name}) cannot have given {votes} votes at 1 to "
+                f"{votes_per_phone} each"
+            )
+        for table, key in stored:
+            if table == VOTERS_TABLE and key:
+                of_category = of(VOTERS_TABLE, key)
+                if of_category > min(voters, of(CATEGORY_TABLE, key)):
+                    problems.append(
+                        f"{TOTALS}: {of_category} voters of category {_shown(table, key)} "
+                        f"({name}) is more than its {of(CATEGORY_TABLE, key)} votes or the "
+                        f"{voters} voters in all"
+                    )
+    return problems
+
+
 def _check_totals(directory: Path, votes_per_phone: int, result: Verification) -> None:
     current = INVALIDATIONS
     try:
@@ -584,6 +623,8 @@ def _check_totals(directory: Path, votes_per_phone: int, result: Verification) -
             )
     result.problems += _capped(mismatches)
     result.problems += _unbalanced_tables(stored)
+    if votes_per_phone > 1:
+        result.problems += _capped(_impossible_voters(stored, votes_per_phone))
     total, removed_total = stored.get((TOTAL_TABLE, ""), (0, 0))
     counted = derived[(TOTAL_TABLE, "")]
     if votes_per_phone > 1:

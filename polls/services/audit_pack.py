@@ -11,8 +11,9 @@ and a cell of its tables that a spreadsheet would run as a formula is escaped (e
   region, received time, and the SHA-256 of its MessageSid. Never a phone number. Voided votes
   are listed too: invalidations.csv says which count nothing. A poll with several votes per
   phone keeps one item per voter holding its votes as counters, so its votes.csv lists, per
-  voter, a total row (its votes, last message time, the digests of its messages) and a row per
-  category, region, minute and channel it gave votes in (pack.MULTI_VOTES_HEADER), read as
+  voter, a total row (its votes, the receive time of the text stored last, the digests of its
+  messages) and a row per category, region, minute and channel it gave votes in
+  (pack.MULTI_VOTES_HEADER), read as
   whole items; manifest.json says the most votes a phone could give (pack.VOTES_PER_PHONE).
 - invalidations.csv: the log of voids and unvoids (polls.services.invalidation), oldest first,
   a row per voter key each one voided or restored, so the verifier leaves out the votes whose
@@ -315,9 +316,9 @@ def _multi_vote_rows(
     poll: Poll, votes_per_phone: int, listed: _Listed
 ) -> Iterator[tuple[str | int, ...]]:
     """votes.csv of a poll with several votes per phone (pack.MULTI_VOTES_HEADER): each voter's
-    total row (its votes, last message time, the digests of its messages), then a row per
-    counter it holds, counted into `listed`. Whole items, page by page: one item at a time in
-    memory."""
+    total row (its votes, the receive time of the text stored last, the digests of its
+    messages), then a row per counter it holds, counted into `listed`. Whole items, page by
+    page: one item at a time in memory."""
     projection = vote_projection(votes_per_phone, keys.SORT_KEY)
     for page in tables.vote_pages(poll.slug, poll.vote_key_count(), projection, AuditPackError):
         for item in page:
@@ -361,7 +362,7 @@ def _held_counters(item: dict[str, Any]) -> dict[str, int]:
 def _message_digests(item: dict[str, Any]) -> set[str]:
     """The digests (lambdas.ingest.votes.sid_digest) of every message whose votes it holds."""
     if attributes.is_multi_vote(item):
-        return set(item.get(attributes.VOTE_SID_DIGESTS, {}).get("SS", []))
+        return attributes.held_sid_digests(item)
     return {sid_digest(_string(item, attributes.VOTE_MESSAGE_SID))}
 
 

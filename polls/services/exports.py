@@ -15,11 +15,12 @@ its distinct voters (polls.services.results).
 
 The votes CSV of such a poll has one row per voter and category the voter gave votes to,
 with those votes in a `votes` column (the item holds them as counters,
-attributes.VOTE_COUNTER_PREFIX). Its received_at and message_sid are the voter's last
-message's, whichever category that was. The item counts its votes per region and per channel
-but not per category and region, so its rows name a region only when all its votes came from
-one (else the cell is empty; "(unknown)" is a region Twilio did not report, as for any vote),
-and a channel only when all its votes came by one (else empty).
+attributes.VOTE_COUNTER_PREFIX). Its received_at and message_sid are those of the voter's
+text stored last, whichever category that was (a text recovered later is stored later). The
+item counts its votes per region and per channel but not per category and region, so its
+rows name a region only when all its votes came from one (else the cell is empty; "(unknown)"
+is a region Twilio did not report, as for any vote), and a channel only when all its votes
+came by one (else empty).
 """
 
 from __future__ import annotations

@@ -515,7 +515,11 @@ def _several_votes_findings(
     """What became of each message to a poll with several votes per phone, why (a non-vote's
     reason, a vote's category) and how many votes it gave (the module docstring says how a
     vote not stored is judged)."""
-    holder = {digest: voter_key for voter_key, item in stored.items() for digest in _digests(item)}
+    holder = {
+        digest: voter_key
+        for voter_key, item in stored.items()
+        for digest in attributes.held_sid_digests(item)
+    }
     parsed = [_parse(entry, poll_id, history) for entry in received]
     item_of: dict[str, dict[str, Any]] = {}  # phone -> its voter's item
     for entry in received:
@@ -540,7 +544,9 @@ def _several_votes_findings(
             item = item_of.get(phone, {})
             held = attributes.vote_item_counters(item).get(attributes.AGGREGATE_TOTAL, 0)
             room = outcome.limit - held - recovering[phone]
-            if attributes.VOTE_VOIDED in item or given[phone] + outcome.count > outcome.limit:
+            # Refused when it came: its earlier texts, stored or lost, left it too little room.
+            used = given[phone] + recovering[phone]
+            if attributes.VOTE_VOIDED in item or used + outcome.count > outcome.limit:
                 finding = Finding.OVER_ALLOWANCE
             elif outcome.count <= room:
                 finding = Finding.LOST
@@ -551,12 +557,6 @@ def _several_votes_findings(
     return findings
 
 
-def _digests(item: dict[str, Any]) -> list[str]:
-    """The digests of the messages whose votes a voter's item holds (several votes per phone)."""
-    digests: list[str] = item.get(attributes.VOTE_SID_DIGESTS, {}).get("SS", [])
-    return digests
-
-
 def _unknown_digests(stored: dict[str, dict[str, Any]], listed: set[str]) -> list[str]:
     """The messages the voters' items hold that Twilio did not list (several votes per phone):
     each item's last MessageSid where it is one of them, else its digest."""
@@ -564,7 +564,7 @@ def _unknown_digests(stored: dict[str, dict[str, Any]], listed: set[str]) -> lis
     unknown = []
     for item in stored.values():
         last = item[attributes.VOTE_MESSAGE_SID]["S"]
-        for digest in _digests(item):
+        for digest in attributes.held_sid_digests(item):
             if digest not in known:
                 unknown.append(last if digest == sid_digest(last) else f"sid digest {digest}")
     return sorted(unknown)

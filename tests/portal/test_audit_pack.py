@@ -265,7 +265,7 @@ def test_a_pack_resigned_by_a_forger_fails_against_the_published_key(pack: Path,
     published = kms_public_key_pem()
     with (pack / verifier.VOTES).open("a", encoding="utf-8", newline="") as votes:
         csv.writer(votes, lineterminator="\n").writerow(
-            ("f" * 16, "C", "GB", "2026-12-01T06:00:00.000Z", "0" * 64, "sms")
+            ("f" * 32, "C", "GB", "2026-12-01T06:00:00.000Z", "0" * 64, "sms")
         )
     resign(pack, ec.generate_private_key(ec.SECP256R1()))
 
@@ -539,8 +539,8 @@ def test_a_cell_is_escaped_and_read_back_as_its_value(value, cell):
 # -- Packs built by hand and signed with a fresh key, as whoever packs a poll could build them,
 # that the verifier must not call intact, and must not crash on --------------------------------
 
-VOTER_1 = "v1" + "0" * 62
-VOTER_2 = "v2" + "0" * 62
+VOTER_1 = "a1" + "0" * 30
+VOTER_2 = "a2" + "0" * 30
 RECEIVED = "2026-11-26T20:25:01.123Z"
 
 
@@ -597,7 +597,7 @@ TWO_VOTES = [
 def test_an_honest_hand_built_pack_verifies(tmp_path: Path):
     """The baseline the packs below differ from by one forgery each; a vote stored without a
     receive time counts in no minute, so the minutes may add up to less than the total."""
-    votes = [*TWO_VOTES, (f"v3{'0' * 62}", "B", "US-CA", "", sid_hash(3), "sms")]
+    votes = [*TWO_VOTES, ("a3" + "0" * 30, "B", "US-CA", "", sid_hash(3), "sms")]
     totals = honest_totals(1, 2)
     totals[4] = (verifier.MINUTE_TABLE, RECEIVED[:16], 2, 0)
     pack = build_pack(tmp_path / "pack", votes, totals)
@@ -645,7 +645,7 @@ def test_one_voter_key_twice_is_refused(tmp_path: Path):
     result = verifier.verify(pack)
 
     assert result.problems == [
-        "votes.csv: line 3: voter key 'v100000000000000'… is on an earlier row too "
+        "votes.csv: line 3: voter key 'a100000000000000'… is on an earlier row too "
         "(one vote per voter)"
     ]
 

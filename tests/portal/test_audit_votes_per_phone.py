@@ -24,6 +24,7 @@ from lambdas.ingest.votes import sid_digest
 from lambdas.shared import attributes, keys
 from lambdas.shared.channels import Channel
 from lambdas.shared.config_doc import PollStatus
+from lambdas.shared.voters import voter_key
 from lambdas.tally import handler as tally
 from polls.audit import textvote_verify as verifier
 from polls.models import Poll
@@ -367,3 +368,88 @@ def test_a_manifest_claiming_another_allowance_fails(multi, tmp_path):
         f"config.json: its configurations give at most {ALLOWANCE} votes per phone, "
         "manifest.json says 10"
     ]
+
+
+def forged_totals(pack: Path, change: dict[tuple[str, str], list[str]]) -> list[str]:
+    """The verifier's problems after totals.csv's rows named in `change` ((table, key) ->
+    [votes, removed_by_retention]) are rewritten, the pack re-hashed and re-signed."""
+    path = pack / verifier.TOTALS
+    written = [
+        [*row[:2], *change[(row[0], row[1])]] if (row[0], row[1]) in change else row
+        for row in rows(path)
+    ]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out, lineterminator="\n").writerows(written)
+    resign(pack, ec.generate_private_key(ec.SECP256R1()))
+    return verifier.verify(pack).problems
+
+
+def test_more_voters_removed_by_retention_than_votes_removed_fails(multi, tmp_path):
+    poll, _sids = multi
+    pack = pack_of(poll, tmp_path / "pack")
+
+    problems = forged_totals(pack, {("voters", ""): ["1003", "1000"]})
+
+    assert problems == [
+        "totals.csv: 1003 voters (votes) cannot have given 13 votes at 1 to 5 each",
+        "totals.csv: 1000 voters (removed by retention) cannot have given 0 votes at 1 to 5 each",
+    ]
+
+
+def test_more_voters_of_a_category_than_voters_in_all_fails(multi, tmp_path):
+    poll, _sids = multi
+    pack = pack_of(poll, tmp_path / "pack")
+
+    problems = forged_totals(pack, {("voters", "C"): ["9", "8"]})
+
+    assert problems == [
+        "totals.csv: 9 voters of category 'C' (votes) is more than its 4 votes or the 3 voters "
+        "in all",
+        "totals.csv: 8 voters of category 'C' (removed by retention) is more than its 0 votes "
+        "or the 0 voters in all",
+    ]
+
+
+def test_votes_removed_by_retention_that_no_removed_voter_gave_fail(multi, tmp_path):
+    poll, _sids = multi
+    pack = pack_of(poll, tmp_path / "pack")
+    totals = {(row[0], row[1]): row[2:] for row in rows(pack / verifier.TOTALS)[1:]}
+
+    def plus_five_removed(counter: tuple[str, str]) -> list[str]:
+        votes, removed = totals[counter]
+        return [str(int(votes) + 5), str(int(removed) + 5)]
+
+    added = [("total", ""), ("category", "A"), ("region", "US-CA"), ("channel", "sms")]
+    problems = forged_totals(pack, {counter: plus_five_removed(counter) for counter in added})
+
+    assert problems == [
+        "totals.csv: 3 voters (votes) cannot have given 18 votes at 1 to 5 each",
+        "totals.csv: 0 voters (removed by retention) cannot have given 5 votes at 1 to 5 each",
+    ]
+
+
+def test_a_voter_key_in_another_spelling_fails(multi, tmp_path):
+    # One phone listed again with its key upper-cased would pass "listed twice": keys are 32
+    # lowercase hex digits, as the ingest writes them.
+    poll, sids = multi
+    pack = pack_of(poll, tmp_path / "pack")
+    first = voter_key_of(sids[FIRST])
+
+    problems = forged(
+        pack,
+        lambda table: [[row[0].upper(), *row[1:]] if row[0] == first else row for row in table],
+    )
+
+    line = line_of(rows(pack / verifier.VOTES), first.upper(), "total")
+    assert problems == [
+        f"votes.csv: cannot be read (line {line}: a row needs a voter key (32 lowercase hex "
+        "digits) and at least 1 vote)"
+    ]
+
+
+def test_the_verifier_reads_voter_keys_as_the_ingest_writes_them():
+    key = voter_key(b"secret", "demo", "+15550000001")
+
+    assert verifier.VOTER_KEY_HEX.fullmatch(key)
+    assert not verifier.VOTER_KEY_HEX.fullmatch(key[:-1])
+    assert not verifier.VOTER_KEY_HEX.fullmatch(key.upper())

@@ -133,3 +133,16 @@ def test_a_lost_text_of_a_voided_voter_is_not_recovered(twilio):
     assert found.lost == [] and found.recovered == []
     (still,) = vote_items()
     assert attributes.vote_item_counters(still) == attributes.vote_item_counters(item)
+
+
+def test_a_lost_text_its_phones_earlier_lost_text_left_no_room_for_is_over_the_allowance(twilio):
+    # "A 3" then "B 3", both lost, 5 votes per phone: had both arrived, the ingest would have
+    # answered the second "not enough left"; no later text used its room.
+    poll = open_poll(votes_per_phone=5)
+    first = text(twilio, "A 3", "+15551000001", lose=True)
+    text(twilio, "B 3", "+15551000001", lose=True)
+
+    found = reconcile(poll)
+
+    assert [vote.message_sid for vote in found.lost] == [first]
+    assert dict(found.findings) == {Finding.LOST: 1, Finding.OVER_ALLOWANCE: 1}
