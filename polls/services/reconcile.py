@@ -214,6 +214,14 @@ def reconcile(poll: Poll, *, recover: bool = False, now: datetime | None = None)
     votes through the ingest's path. The poll keeps the summary (last_reconciliation).
     ReconcileError says why it could not run."""
     now = now or timezone.now()
+    removed = poll.votes_expire_at
+    if removed is not None and removed <= now:
+        # A removed vote is no longer in the votes table: every text that gave one would look
+        # lost, and recovering it would count it a second time.
+        raise ReconcileError(
+            f"its votes were removed on {removed:%Y-%m-%d %H:%M} UTC (purged, or at the end of "
+            "its retention period): Twilio's log can no longer be compared with them"
+        )
     since = (poll.opens_at or poll.created_at).astimezone(UTC)
     result = Reconciliation(slug=poll.slug, window_start=stored_time(since))
     try:

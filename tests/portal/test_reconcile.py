@@ -30,8 +30,10 @@ from polls.services import lifecycle
 from polls.services import reconcile as reconciling
 from polls.services.config_push import push_config
 from polls.services.reconcile import Finding, reconcile
+from polls.services.retention import purge_votes
 from tests.emulator import MOTO_ENDPOINT, REGION
 from tests.factories import (
+    a_while_ago,
     aggregate,
     change_url,
     logged_in,
@@ -507,3 +509,20 @@ def test_a_lost_vote_its_voter_replaced_by_a_stored_later_one_is_not_lost(twilio
     assert found.lost == []
     assert dict(found.findings) == {Finding.COUNTED: 1, Finding.SUPERSEDED: 1}
     assert early["sid"] not in {vote.message_sid for vote in found.lost}
+
+
+def test_a_poll_whose_votes_were_purged_is_not_reconciled_nor_its_votes_recovered(twilio):
+    poll = open_poll()
+    text(twilio, "A", "+15551000001")
+    text(twilio, "B", "+15551000002", lose=True)
+    wait_for_counts({"A": 1})
+    lifecycle.close_now(poll)
+    a_while_ago(poll)
+    assert purge_votes(poll) == 1
+
+    with pytest.raises(CommandError, match=r"its votes were removed on .* UTC \(purged"):
+        run("demo", "--recover")
+
+    time.sleep(0.5)  # what a wrongly recovered vote would take to be counted
+    assert counts() == {"A": 1}  # the purged vote counts once, the lost one was not recovered
+    assert vote_items() == []
