@@ -57,7 +57,7 @@ def vote_item(poll_id: str, shard: int, n: int) -> dict[str, Any]:
     country, state = ORIGINS[n % len(ORIGINS)]
     item = {
         keys.PARTITION_KEY: {"S": keys.vote_partition(poll_id, shard)},
-        keys.SORT_KEY: {"S": f"{shard:02x}{n:014x}"},
+        keys.SORT_KEY: {"S": f"{shard:02x}{n:030x}"},
         attributes.VOTE_POLL: {"S": poll_id},
         attributes.VOTE_CATEGORY: {"S": CATEGORIES[n % len(CATEGORIES)]},
         attributes.VOTE_MESSAGE_SID: {"S": f"SM{n:032x}"},
