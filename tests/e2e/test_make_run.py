@@ -3,6 +3,8 @@ commands of the README run from a second terminal; `kill -9` of the whole proces
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -189,6 +191,35 @@ def test_the_readme_commands_work_from_a_second_terminal_while_make_run_runs(tmp
             second, "manage.py", "simulate_votes", "demo", "--total", "6", "--voters", "6"
         )
         exported = totals(second)
+        # Issue 16's WhatsApp scenario, as the README shows it: a WhatsApp vote of a new phone
+        # is counted, that phone's SMS then gets "already voted", the votes CSV names the
+        # channel.
+        whatsapp = run(
+            second,
+            "-m",
+            "loadgen.send_vote",
+            "B",
+            "--from",
+            "+15557650009",
+            "--url",
+            webhook,
+            "--channel",
+            "whatsapp",
+        )
+        sms_after = run(
+            second, "-m", "loadgen.send_vote", "C", "--from", "+15557650009", "--url", webhook
+        )
+        deadline = time.monotonic() + 5
+        while sum(totals(second).values()) < 8 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        votes_csv = run(second, "manage.py", "export_votes", "demo")
+
+        assert "Thanks! Your vote for" in whatsapp.stdout, whatsapp.stdout
+        assert "You have already voted for" in sms_after.stdout, sms_after.stdout
+        assert totals(second)["B"] == exported["B"] + 1
+        assert sum(totals(second).values()) == 1 + 6 + 1
+        rows = list(csv.DictReader(io.StringIO(votes_csv.stdout)))
+        assert sorted(row["channel"] for row in rows) == ["sms"] * 7 + ["whatsapp"]
 
         assert (published.returncode, published.stderr) == (0, "")
         assert published.stdout.strip().endswith("/textvote-dashboard/polls/demo/index.html")
