@@ -122,6 +122,8 @@ def phone_texts(client: CountingClient, table: str, phone: str, texts: int) -> d
         "write_units_last_text": units[-1],
         "write_units_all_texts": sum(units),
         "write_units_per_text": sum(units) / texts,
+        # The first text that costs more than 1 unit (None: none of them).
+        "first_text_over_one_unit": next((n for n, u in enumerate(units, 1) if u > 1), None),
         "refused_text_writes": dict(client.writes),
         "refused_text_write_units": write_units(sizes[-1]),
     }
@@ -170,6 +172,7 @@ def main() -> None:
             "WCU/text",
             "refused: writes",
             "refused: WCU",
+            "1st text > 1 WCU",
         ],
         [
             [
@@ -182,6 +185,7 @@ def main() -> None:
                 p["write_units_per_text"],
                 sum(p["refused_text_writes"].values()),
                 p["refused_text_write_units"],
+                p["first_text_over_one_unit"] or "-",
             ]
             for p in phones
         ],

@@ -2,7 +2,7 @@
 
 Such a poll gives each phone `votes_per_phone` votes to split as it likes: a text adds its
 votes ("A 3": three for A) while they fit what the phone has left, is refused with "not enough
-left" when they do not, with "used all" once none are left, and with "bad count" when it asks
+left" when they do not, with "no votes left" once none are left, and with "bad count" when it asks
 for fewer than 1 or more than the allowance; Twilio's retry of a text whose votes were added
 adds nothing. Each phone's texts are sent one at a time, in plan order (loadgen.schedule), so
 what each text must get follows from the texts before it: `predict` says it, reply and all

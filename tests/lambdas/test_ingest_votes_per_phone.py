@@ -286,3 +286,11 @@ def test_votes_given_with_several_per_phone_stand_when_the_poll_says_one(aws):
     assert "You have already voted for Apples. Only your first vote counts." in reply
     (item,) = vote_items()
     assert attributes.given_from_vote_item(item) == {"A": 4, "B": 2}
+
+
+@pytest.mark.parametrize("body", ["A 3 B 2", "3", "A3", "Ax3", "A x3"])
+def test_two_choices_a_count_alone_or_glued_to_its_choice_is_no_valid_choice(aws, body):
+    put_poll(demo_poll(votes_per_phone=10))
+
+    assert "Sorry, that is not a valid choice." in send(body)
+    assert vote_items() == []

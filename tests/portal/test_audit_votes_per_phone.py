@@ -453,3 +453,39 @@ def test_the_verifier_reads_voter_keys_as_the_ingest_writes_them():
     assert verifier.VOTER_KEY_HEX.fullmatch(key)
     assert not verifier.VOTER_KEY_HEX.fullmatch(key[:-1])
     assert not verifier.VOTER_KEY_HEX.fullmatch(key.upper())
+
+
+def test_a_counter_on_two_rows_of_one_voter_fails(multi, tmp_path):
+    poll, sids = multi
+    pack = pack_of(poll, tmp_path / "pack")
+    first = voter_key_of(sids[FIRST])
+    table = rows(pack / verifier.VOTES)
+    at = line_of(table, first, "category")  # its first category row, repeated after it
+
+    problems = forged(pack, lambda table: [*table[:at], table[at - 1], *table[at:]])
+
+    assert problems == [
+        f"votes.csv: line {at + 1}: voter key {first[:16]!r}…'s category "
+        f"{table[at - 1][2]!r} is on an earlier row too"
+    ]
+
+
+def test_more_message_digests_than_votes_fails(multi, tmp_path):
+    poll, sids = multi
+    pack = pack_of(poll, tmp_path / "pack")
+    third = voter_key_of(sids[THIRD])  # C 4 in one text
+    table = rows(pack / verifier.VOTES)
+    at = line_of(table, third, "total")
+    extra = " ".join(f"{n:016x}" for n in range(5))
+
+    problems = forged(
+        pack,
+        lambda table: [
+            row if row[0] != third or row[1] != "total" else [*row[:5], extra] for row in table
+        ],
+    )
+
+    assert problems == [
+        f"votes.csv: line {at}: 5 message digests for 4 votes (each message gives at least one "
+        "vote)"
+    ]

@@ -200,3 +200,16 @@ def test_a_duplicate_keeps_the_votes_per_phone(aws, alice):
     copy = lifecycle.duplicate(poll)
 
     assert copy.votes_per_phone == 10
+
+
+def test_several_votes_per_phone_can_be_lowered_while_the_poll_runs(aws, alice, webhook):
+    poll = open_poll(alice, votes_per_phone=10)
+    vote("A 7")
+
+    response = logged_in(alice).post(
+        f"{POLLS_URL}{poll.pk}/change/", change_form(poll, votes_per_phone="5"), follow=True
+    )
+
+    assert "Pushed version 2 of “Best fruit?” to DynamoDB." in page_messages(response)
+    ingest.reset_container_state()
+    assert "You have no votes left in this poll (you gave Apples 7)." in vote("B")
