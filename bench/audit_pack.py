@@ -88,6 +88,9 @@ class PollStub:
     def vote_key_count(self) -> int:
         return VOTE_SHARDS
 
+    def votes_per_phone_in_force(self) -> int:
+        return self.votes_per_phone
+
     def to_config(self) -> PollStub:
         return self
 

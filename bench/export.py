@@ -54,15 +54,17 @@ class _Categories:
 
 @dataclass(frozen=True)
 class PollStub:
-    """What `vote_rows` reads of a poll: its slug, categories and votes per phone (no
-    database needed)."""
+    """What `vote_rows` reads of a poll: its slug, categories, vote keys and votes per phone
+    (no database needed)."""
 
     slug: str
     categories: _Categories
-    votes_per_phone: int = 1
 
     def vote_key_count(self) -> int:
         return VOTE_SHARDS
+
+    def votes_per_phone_in_force(self) -> int:
+        return 1
 
 
 def vote_item(poll_id: str, shard: int, n: int) -> dict[str, Any]:

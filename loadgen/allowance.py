@@ -9,7 +9,7 @@ what each text must get follows from the texts before it: `predict` says it, rep
 (the phone's votes and what is left are in the reply), and `expected` adds up the votes of the
 texts whose reply said they were added. A reply other than the predicted one (a phone that
 voted in this poll before the run, whose run tag came round again, is one cause) is counted
-as unexpected and adds nothing here, so the totals then differ too.
+as unexpected and adds nothing here; `simulate_votes` fails on any.
 """
 
 from __future__ import annotations

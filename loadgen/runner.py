@@ -47,8 +47,8 @@ ABORT_AFTER = 20
 SETTLED_SECONDS = 2.0
 _VOTE_OUTCOMES = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.CHANGED})
 # Of a poll with several votes per phone, a reply other than the predicted one is unexpected
-# unless the webhook answered no reply at all.
-_NO_REPLY_DETAILS = ("HTTP ", "not a TwiML reply")
+# unless the webhook failed (5xx: a failed request, LoadResult.failed_requests).
+_NO_REPLY_DETAILS = ("HTTP 5",)
 
 
 class ReadFailed(Exception):
@@ -136,9 +136,10 @@ class LoadResult:
 
     @property
     def failed_requests(self) -> int:
-        """Requests answered 5xx or not at all: what a real Twilio would retry or drop."""
-        server_errors = sum(n for reason, n in self.reasons.items() if reason.startswith("HTTP 5"))
-        return server_errors + self.outcomes.get(Outcome.ERROR.value, 0)
+        """Requests answered with an HTTP error (4xx: a signed text refused; 5xx) or not at
+        all: what a real Twilio would drop or retry."""
+        refused = sum(n for reason, n in self.reasons.items() if reason.startswith("HTTP "))
+        return refused + self.outcomes.get(Outcome.ERROR.value, 0)
 
 
 @dataclass

@@ -330,7 +330,7 @@ def _report_void(
     # voided too: more votes than previewed, none left.
     changed = max(outcome.previewed - outcome.voided, 0)
     meanwhile = f" ({changed} changed or were voided meanwhile, and were left)" if changed else ""
-    voters = f" ({outcome.voters} voters)" if poll.votes_per_phone > 1 else ""
+    voters = f" ({outcome.voters} voters)" if poll.votes_per_phone_in_force() > 1 else ""
     modeladmin.message_user(
         request,
         f"Void #{outcome.invalidation.pk}: voided {outcome.voided} votes{voters} of “{poll}”"

@@ -17,6 +17,7 @@ from lambdas.shared.channels import PollChannels
 from lambdas.shared.config_doc import (
     MAX_VOTES_PER_PHONE,
     CategoryConfig,
+    InvalidConfig,
     PollConfig,
     PollStatus,
 )
@@ -274,7 +275,9 @@ class Poll(models.Model):
         if self.number and self.owner_id and not may_use_number(self.owner, self.number):
             raise ValidationError({"number": f"{number_refusal(self.number)}."})
         if self.number:
-            routing = Routing(self.keyword, (), self.status == PollStatus.OPEN)
+            routing = Routing(
+                self.keyword, (), self.status == PollStatus.OPEN, self.votes_per_phone > 1
+            )
             clash = keyword_clash(self.number, routing, self._others_on_number())
             if clash:
                 raise ValidationError({"keyword": clash})
@@ -284,6 +287,21 @@ class Poll(models.Model):
         pushed, or, before its first push, as its expected peak plans them. Every reader of
         its votes, and its configuration document, takes the count from here."""
         return self.vote_shards or self.planned_vote_key_count()
+
+    def votes_per_phone_in_force(self) -> int:
+        """How many votes per phone the ingest gives its voters: as last pushed (so its votes
+        are stored one per voter with 1, as a tally per voter with more: lambdas.ingest.votes),
+        or, before its first push, as saved. A saved value can differ from the pushed one
+        until the next push; every reader of its votes and totals takes it from here."""
+        if self.pushed_at is None:
+            return self.votes_per_phone
+        last = self.config_pushes.order_by("-version").first()
+        if last is None:
+            return 1  # pushed before pushes were recorded, which predates the setting
+        try:
+            return PollConfig.from_json(last.document).votes_per_phone
+        except InvalidConfig:
+            return self.votes_per_phone
 
     def planned_vote_key_count(self) -> int:
         """The vote keys its expected peak asks for: what the next push gives the poll, unless
@@ -341,6 +359,7 @@ class Poll(models.Model):
                 other.keyword,
                 tuple(s for category in other.categories.all() for s in category.spellings),
                 other.status == PollStatus.OPEN,
+                other.votes_per_phone_in_force() > 1,
             )
             for other in others
         ]

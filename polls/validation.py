@@ -130,11 +130,13 @@ def find_clashes(
 
 class Routing(NamedTuple):
     """What the ingest routes a number's texts by (parsing.select_poll), of one poll: its
-    keyword, what its voters may text (codes and aliases), and whether it is open."""
+    keyword, what its voters may text (codes and aliases), whether it is open, and whether its
+    texts may start with a count ("3 A", on a poll with several votes per phone)."""
 
     keyword: str
     spellings: tuple[str, ...]
     is_open: bool
+    takes_counts: bool = False
 
 
 def keyword_clash(number: str, poll: Routing, others: Iterable[Routing]) -> str:
@@ -160,6 +162,19 @@ def keyword_clash(number: str, poll: Routing, others: Iterable[Routing]) -> str:
                 f"Another poll on {number} has no keyword and a choice starting with "
                 f"“{poll.keyword}”: its voters' texts would come to this poll. Choose another "
                 "keyword."
+            )
+        if wanted.isdecimal() and not theirs and other.takes_counts:
+            return (
+                f"Another poll on {number} has no keyword and several votes per phone: its "
+                f"voters' texts starting with a count (“{poll.keyword} A”) would come to this "
+                "poll. Choose a keyword that is not a number."
+            )
+        if not wanted and poll.takes_counts and theirs.isdecimal():
+            return (
+                f"Another poll on {number} has the keyword “{other.keyword}”, a number: this "
+                f"poll's voters' texts starting with that count (“{other.keyword} A”) would go "
+                "to it. Give this poll a keyword, or give that one a keyword that is not a "
+                "number."
             )
     return ""
 

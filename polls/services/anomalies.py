@@ -118,7 +118,7 @@ def anomalies(poll: Poll) -> list[Anomaly]:
     if not minutes:
         return []
     scan = _scan_votes(poll)
-    changers = scan.frequent_changers() if poll.votes_per_phone == 1 else []
+    changers = scan.frequent_changers() if poll.votes_per_phone_in_force() == 1 else []
     return [*_rate_spikes(minutes), *scan.region_surges(), *changers]
 
 
@@ -259,7 +259,7 @@ def _scan_votes(poll: Poll) -> _VoteScan:
     scan = _VoteScan()
     # A voter's counters of a poll with several votes per phone have names no projection can
     # list: its items are read whole.
-    projected = None if poll.votes_per_phone > 1 else _READ_ATTRIBUTES
+    projected = None if poll.votes_per_phone_in_force() > 1 else _READ_ATTRIBUTES
     for page in tables.vote_pages(poll.slug, poll.vote_key_count(), projected, AnomalyError):
         for item in page:
             scan.add(item)

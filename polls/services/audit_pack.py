@@ -291,7 +291,9 @@ def _most_votes_per_phone(config: dict[str, Any]) -> int:
 
 
 def _vote_rows(poll: Poll) -> Iterator[tuple[str, ...]]:
-    projection = vote_projection(poll.votes_per_phone, keys.SORT_KEY, attributes.VOTE_MESSAGE_SID)
+    projection = vote_projection(
+        poll.votes_per_phone_in_force(), keys.SORT_KEY, attributes.VOTE_MESSAGE_SID
+    )
     for page in tables.vote_pages(poll.slug, poll.vote_key_count(), projection, AuditPackError):
         for item in page:
             try:

@@ -79,12 +79,7 @@ def votes_per_phone_refusal(poll: Poll, votes_per_phone: int) -> str:
     DynamoDB cannot say."""
     if poll.pushed_at is None:
         return ""
-    last = poll.config_pushes.order_by("-version").first()
-    try:
-        # Polls last pushed before pushes were recorded predate the allowance: 1.
-        pushed = PollConfig.from_json(last.document).votes_per_phone if last else 1
-    except InvalidConfig:
-        pushed = 1
+    pushed = poll.votes_per_phone_in_force()
     if (pushed > 1) == (votes_per_phone > 1):
         return ""
     if not tables.has_votes(poll.slug, poll.vote_key_count(), PushError):
@@ -217,7 +212,9 @@ def _routing(config: PollConfig) -> Routing:
     spellings = tuple(
         s for category in config.categories for s in (category.code, *category.aliases)
     )
-    return Routing(config.keyword, spellings, config.status == PollStatus.OPEN)
+    return Routing(
+        config.keyword, spellings, config.status == PollStatus.OPEN, config.votes_per_phone > 1
+    )
 
 
 def withdraw_config(poll: Poll) -> None:

@@ -161,10 +161,11 @@ def vote_rows(poll: Poll) -> Iterator[Row]:
     raise ExportError here rather than halfway through a download.
     """
     labels = {category.code: category.label for category in poll.categories.all()}
-    projection = vote_projection(poll.votes_per_phone, keys.SORT_KEY, attributes.VOTE_MESSAGE_SID)
+    votes_per_phone = poll.votes_per_phone_in_force()
+    projection = vote_projection(votes_per_phone, keys.SORT_KEY, attributes.VOTE_MESSAGE_SID)
     pages = tables.vote_pages(poll.slug, poll.vote_key_count(), projection, ExportError)
     first = next(pages)
-    header = MULTI_VOTES_HEADER if poll.votes_per_phone > 1 else VOTES_HEADER
+    header = MULTI_VOTES_HEADER if votes_per_phone > 1 else VOTES_HEADER
     return itertools.chain([header], _rows(itertools.chain([first], pages), labels))
 
 

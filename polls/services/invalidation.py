@@ -181,7 +181,7 @@ def preview(poll: Poll, selection: Selection) -> Preview:
         votes=sum(by_category.values()),
         by_category=dict(sorted(by_category.items())),
         already_voided=already,
-        voters=len(selected) if poll.votes_per_phone > 1 else None,
+        voters=len(selected) if poll.votes_per_phone_in_force() > 1 else None,
         unknown_voter_keys=tuple(key for key in selection.voter_keys if key not in found),
         voter_keys=tuple(sorted(selected)),
     )
@@ -207,7 +207,7 @@ def void(poll: Poll, selection: Selection, *, reason: str, by: str) -> VoidOutco
         reason=reason,
         selection=selection.as_record(),
     )
-    condition, names, values = _still_matches(selection, poll.votes_per_phone)
+    condition, names, values = _still_matches(selection, poll.votes_per_phone_in_force())
     names["#voided"] = attributes.VOTE_VOIDED
     values[":id"] = {"S": str(entry.pk)}
     voters, voided = _update_each(
@@ -347,7 +347,7 @@ def _selected_items(poll: Poll, selection: Selection) -> list[dict[str, Any]]:
     """The stored vote items the selection holds: a Query per voter key, or every vote of
     the poll (tables.vote_pages) filtered by the slice; whole items for a poll with several
     votes per phone (counting.vote_projection)."""
-    projection = vote_projection(poll.votes_per_phone, keys.SORT_KEY)
+    projection = vote_projection(poll.votes_per_phone_in_force(), keys.SORT_KEY)
     if not selection.voter_keys:
         return [
             item

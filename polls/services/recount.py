@@ -86,7 +86,7 @@ def recount(poll: Poll) -> Recount:
     """Count the votes, then read the aggregate (its removed counters added to the votes);
     record the outcome on the poll."""
     counted, uncountable = count_stored_votes(
-        poll.slug, poll.vote_key_count(), poll.votes_per_phone
+        poll.slug, poll.vote_key_count(), poll.votes_per_phone_in_force()
     )
     sums = tables.read_poll_sums(poll.slug, poll.vote_key_count(), RecountError)
     item = sums.item()

@@ -114,14 +114,15 @@ def read_results(poll: Poll) -> PollResults:
         if votes
     }
     voters, category_voters = attributes.voters_from_aggregate(item)
+    several = poll.votes_per_phone_in_force() > 1
     return PollResults(
         rows=rows,
         total=_total(item),
         updated_at=_parse_time(item),
         regions=regions,
         channels=attributes.channels_from_aggregate(item),
-        voters=voters if poll.votes_per_phone > 1 else None,
-        category_voters=category_voters if poll.votes_per_phone > 1 else {},
+        voters=voters if several else None,
+        category_voters=category_voters if several else {},
     )
 
 

@@ -16,8 +16,13 @@ import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
+from lambdas.ingest import handler as ingest
+from lambdas.ingest import recording
+from lambdas.ingest.twilio_request import Rejected, TwilioMessage
+from lambdas.ingest.votes import VoteResult
 from lambdas.shared import attributes, keys
 from lambdas.shared.config_doc import CategoryConfig, PollStatus
+from lambdas.shared.replies import Reply
 from loadgen.allowance import BAD_COUNT, AllowanceLedger
 from loadgen.ledger import Counts
 from loadgen.outcomes import Outcome, ReplyClassifier, Verdict
@@ -277,3 +282,61 @@ def test_a_count_goes_first_only_where_the_parser_reads_it_so():
     assert text_body(numbered, "2", counted_first) == "PIZZA 2 3"  # "3 2": 2 votes for 3
     assert text_body(numbered, "3", Message(0, Intent.FIRST, 0.0, count=2)) == "PIZZA 3 2"
     assert text_body(numbered, "3", Message(0, Intent.FIRST, 0.0)) == "PIZZA 3"
+
+
+def run_against(backend, tmp_path) -> tuple[CommandError | None, dict[str, Any]]:
+    """simulate_votes on a fresh poll of 10 votes per phone: the error it exits with (None: 0)
+    and its JSON result."""
+    make_poll(
+        slug="lunch", categories=CATEGORIES, status=PollStatus.OPEN, push=True, votes_per_phone=10
+    )
+    result_file = tmp_path / "result.json"
+    failed = None
+    try:
+        simulate(
+            "lunch",
+            *("--url", backend.webhook_url, "--total", "120", "--voters", "20"),
+            *("--change-share", "0.5", "--mix", "A=5,B=3,C=2", "--rate", "0"),
+            *("--votes-per-phone", "10", "--seed", "16", "--concurrency", "4"),
+            *("--no-progress", "--json", str(result_file)),
+        )
+    except CommandError as error:
+        failed = error
+    return failed, json.loads(result_file.read_text())
+
+
+def test_a_run_fails_when_a_reply_is_not_the_one_predicted(backend, monkeypatch, tmp_path):
+    # An ingest answering "no votes left" where "not enough left" is due adds the same votes.
+    monkeypatch.setitem(
+        recording._REPLY_FOR_SEVERAL, VoteResult.NOT_ENOUGH_LEFT, Reply.LIMIT_REACHED
+    )
+
+    failed, result = run_against(backend, tmp_path)
+
+    assert result["unexpected_replies"] > 0
+    assert failed is not None
+    assert re.fullmatch(
+        r"\d+ replies differed from what the voters' earlier texts make due", str(failed)
+    )
+
+
+def test_a_run_fails_when_the_webhook_answers_an_http_error(backend, monkeypatch, tmp_path):
+    # An ingest answering 400 to each of Twilio's retries: the totals are right all the same.
+    real_message_from = ingest.message_from
+    seen: set[str] = set()
+
+    def refuse_retries(params: dict[str, str]) -> TwilioMessage:
+        message = real_message_from(params)
+        if message.message_sid in seen:
+            raise Rejected(400, "bad request")
+        seen.add(message.message_sid)
+        return message
+
+    monkeypatch.setattr(ingest, "message_from", refuse_retries)
+
+    failed, result = run_against(backend, tmp_path)
+
+    assert result["reasons"]["HTTP 400"] > 0
+    assert str(failed) == (
+        f"{result['reasons']['HTTP 400']} requests failed (an HTTP error or no answer)"
+    )

@@ -31,6 +31,7 @@ from lambdas.tally import handler as tally
 from polls.models import Poll
 from polls.services import anomalies, exports, invalidation, recount
 from polls.services.anomalies import AnomalyKind
+from polls.services.config_push import votes_per_phone_refusal
 from polls.services.invalidation import Selection
 from polls.services.results import read_results, results_document
 from tests.factories import (
@@ -465,3 +466,60 @@ def test_purging_a_poll_with_several_votes_per_phone_keeps_its_totals(several, a
     assert removed_from_aggregate(after) == {name: n for name, n in before.items() if n}
     with pytest.raises(CommandError, match="purged"):
         call_command("recount", "demo", stdout=StringIO())
+
+
+@pytest.fixture
+def saved_as_one_while_pushed_as_ten(aws, alice, monkeypatch) -> Poll:
+    """Poll "demo" pushed with 10 votes per phone; before any vote the organiser saves it with 1
+    (allowed: no votes yet) without pushing; then votes arrive under the pushed 10."""
+    monkeypatch.setattr(ingest, "PUBLIC_WEBHOOK_URL", WEBHOOK_URL)
+    poll = make_poll(
+        owner=alice,
+        slug="demo",
+        categories=[("A", "Apples"), ("B", "Bananas")],
+        push=True,
+        status=PollStatus.OPEN,
+        votes_per_phone=10,
+    )
+    assert votes_per_phone_refusal(poll, 1) == ""  # the form lets it through: no votes yet
+    poll.votes_per_phone = 1
+    poll.save(update_fields=["votes_per_phone"])
+    send("A 3", ONE, T0)
+    send("B 2", ONE, T0 + timedelta(minutes=1))
+    send("A", TWO, T0 + timedelta(minutes=2))
+    drain(aws)
+    return poll
+
+
+def test_the_votes_csv_follows_the_pushed_allowance_not_an_unpushed_save(
+    saved_as_one_while_pushed_as_ten,
+):
+    """The votes CSV reads items by the saved Poll.votes_per_phone (1) while they are stored as
+    tallies (pushed 10): every voter gets one row with no category, "(removed category)", no
+    region and no votes; it should read by the pushed allowance (polls/services/exports.py)."""
+    header, *rows = csv_rows(exports.vote_rows(saved_as_one_while_pushed_as_ten))
+
+    assert header[-1] == "votes"
+    assert sorted((row[1], row[2], row[4], row[-1]) for row in rows) == [
+        ("A", "Apples", "US-CA", "1"),
+        ("A", "Apples", "US-CA", "3"),
+        ("B", "Bananas", "US-CA", "2"),
+    ]
+
+
+def test_the_recount_follows_the_pushed_allowance_not_an_unpushed_save(
+    saved_as_one_while_pushed_as_ten,
+):
+    result = recount.recount(saved_as_one_while_pushed_as_ten)
+
+    assert result.uncountable == 0
+    assert result.drift == {}
+
+
+def test_the_results_follow_the_pushed_allowance_not_an_unpushed_save(
+    saved_as_one_while_pushed_as_ten,
+):
+    results = read_results(saved_as_one_while_pushed_as_ten)
+
+    assert results.total == 6
+    assert results.voters == 2

@@ -22,6 +22,7 @@ from tests.factories import (
     change_form,
     logged_in,
     make_poll,
+    organiser,
     page_messages,
     pushed_config,
     signed_event,
@@ -213,3 +214,22 @@ def test_several_votes_per_phone_can_be_lowered_while_the_poll_runs(aws, alice, 
     assert "Pushed version 2 of “Best fruit?” to DynamoDB." in page_messages(response)
     ingest.reset_container_state()
     assert "You have no votes left in this poll (you gave Apples 7)." in vote("B")
+
+
+def test_a_number_for_keyword_is_refused_beside_a_poll_that_takes_counts_first(aws, alice):
+    """A keyword "3" on a number shared with a keywordless poll of 10 votes per phone is
+    accepted, yet that poll's voters texting "3 A" (3 votes for A, as README documents) are
+    routed to the keyword poll (parsing.select_poll reads the first word); the push and the form
+    should refuse it (polls/validation.py keyword_clash: Routing knows no counts)."""
+    make_poll(
+        alice,
+        "alices-poll",
+        categories=[("A", "Apples"), ("B", "Bananas")],
+        status=PollStatus.OPEN,
+        push=True,
+        votes_per_phone=10,
+    )
+    bobs = make_poll(organiser("bob"), "bobs-poll", categories=[("X", "Xylophones")], keyword="3")
+
+    with pytest.raises(PushError, match="would route texts wrongly"):
+        push_config(bobs)

@@ -29,5 +29,9 @@ class Command(BaseCommand):
         except PurgeError as error:
             raise CommandError(f"the votes of {slug!r} were not purged: {error}") from None
         # A poll with several votes per phone keeps one vote item per voter, holding its votes.
-        what = f"the votes of {purged} voters" if poll.votes_per_phone > 1 else f"{purged} votes"
+        what = (
+            f"the votes of {purged} voters"
+            if poll.votes_per_phone_in_force() > 1
+            else f"{purged} votes"
+        )
         self.stdout.write(f"purged {what} of {slug!r}; its totals are unchanged")

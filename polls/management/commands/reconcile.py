@@ -45,7 +45,7 @@ class Command(BaseCommand):
         write(f"  lost (received, not stored) {findings[Finding.LOST]}")
         write(f"  superseded by a later vote  {findings[Finding.SUPERSEDED]}")
         write(f"  already voted               {findings[Finding.DUPLICATE]}")
-        if poll.votes_per_phone > 1 or findings[Finding.OVER_ALLOWANCE]:
+        if poll.votes_per_phone_in_force() > 1 or findings[Finding.OVER_ALLOWANCE]:
             write(f"  over the allowance          {findings[Finding.OVER_ALLOWANCE]}")
         reasons = ", ".join(f"{why} {n}" for why, n in sorted(result.not_votes.items()))
         write(

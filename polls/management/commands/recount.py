@@ -57,7 +57,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{'total':<39} {result.counted.get(total, 0):>8} {result.stored.get(total, 0):>8}"
         )
-        if poll.votes_per_phone > 1:
+        if poll.votes_per_phone_in_force() > 1:
             voters = attributes.AGGREGATE_VOTERS
             self.stdout.write(
                 f"{'voters':<39} {result.counted.get(voters, 0):>8} "

@@ -186,7 +186,15 @@ class Command(BaseCommand):
             except OSError as error:
                 raise CommandError(f"cannot write {options['json']}: {error}") from None
         if result.failed_requests:
-            raise CommandError(f"{result.failed_requests} requests failed (5xx or no answer)")
+            raise CommandError(
+                f"{result.failed_requests} requests failed (an HTTP error or no answer)"
+            )
+        if result.votes_per_phone > 1 and result.unexpected_replies:
+            # Each phone's texts went in order, so every reply was predictable (loadgen.allowance).
+            raise CommandError(
+                f"{result.unexpected_replies} replies differed from what the voters' earlier "
+                "texts make due"
+            )
         if not result.exact:
             raise CommandError("the totals do not equal what was sent")
 

@@ -87,7 +87,7 @@ class Command(BaseCommand):
         if outcome.invalidation is None:
             self.stdout.write("nothing to void: no counted vote matches (voided already?)")
             return
-        voters = f" of {outcome.voters} voters" if poll.votes_per_phone > 1 else ""
+        voters = f" of {outcome.voters} voters" if poll.votes_per_phone_in_force() > 1 else ""
         self.stdout.write(f"void #{outcome.invalidation.pk}: voided {outcome.voided} votes{voters}")
         if outcome.voided < outcome.previewed:
             self.stdout.write(
