@@ -346,7 +346,7 @@ def _multi_vote_rows(
                     if votes and name.startswith(prefix):
                         yield (voter_key, table, name.removeprefix(prefix), votes, "", "")
             # Every channel, SMS too: its votes are the voter's by no other channel.
-            as_totals = {name: {"N": str(votes)} for name, votes in held.items()}
+            as_totals = tables.as_aggregate_item(held)
             for channel, votes in attributes.channels_from_aggregate(as_totals).items():
                 if votes:
                     yield (voter_key, pack.CHANNEL_TABLE, channel.value, votes, "", "")

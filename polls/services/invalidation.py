@@ -387,7 +387,7 @@ def _votes_of(vote_item: dict[str, Any]) -> Counter[str]:
     """Category code -> the votes a vote item holds, voided or not (one, for a poll with one
     vote per phone)."""
     if attributes.is_multi_vote(vote_item):
-        held = attributes.counts_from_aggregate(tables.held_totals(vote_item))
+        held = attributes.given_from_vote_item(vote_item)
         return Counter({code: votes for code, votes in held.items() if votes})
     return Counter({_string(vote_item, attributes.VOTE_CATEGORY): 1})
 

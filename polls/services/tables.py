@@ -6,7 +6,7 @@ export failed: …" or "the recount failed: …" for the same underlying AWS err
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -103,7 +103,13 @@ def held_totals(vote_item: Item) -> Item:
     (attributes.vote_item_counters), as an aggregate item, for the attributes.*_from_aggregate
     readers (per category, region, minute, channel: the channel's SMS being its votes by no
     other). Voided or not: what the item holds, not what it counts in."""
-    return {name: {"N": str(n)} for name, n in attributes.vote_item_counters(vote_item).items()}
+    return as_aggregate_item(attributes.vote_item_counters(vote_item))
+
+
+def as_aggregate_item(counters: Mapping[str, int]) -> Item:
+    """Aggregate counter -> votes as a low-level aggregate item, for the
+    attributes.*_from_aggregate readers."""
+    return {name: {"N": str(n)} for name, n in counters.items()}
 
 
 def any_vote_stored(poll_id: str, vote_shards: int, error: type[Exception]) -> bool:
