@@ -200,11 +200,12 @@ def parse_message(poll: PollConfig, body: str) -> Outcome:
     # With several votes per phone: a choice and a count, emoji kept first (so that "🍕 3" is
     # 3 votes for the alias 🍕, not one for 3 with 🍕 as decoration), then without them
     # ("A 3 ❤️"). A code or alias the whole message spells wins, unless that dropped emoji.
-    counted = _vote_with_count(words, lookup, _negated(body)) if several else None
+    negated = _negated(body) if several else frozenset()
+    counted = _vote_with_count(words, lookup, negated) if several else None
     if rest in lookup and (counted is None or rest == " ".join(words)):
         return Vote(lookup[rest])
     if several and counted is None:
-        counted = _vote_with_count(rest.split(" "), lookup, _negated(body))
+        counted = _vote_with_count(rest.split(" "), lookup, negated)
     if counted is not None:
         return counted
     if _is_emoji_word(rest):
